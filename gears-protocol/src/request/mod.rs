@@ -382,6 +382,36 @@ mod tests {
         );
     }
 
+    /// Every command, with every argument count up to 12 and odd argument bytes,
+    /// parses to a request or to an error reply; nothing panics.
+    #[test]
+    fn every_command_survives_odd_arguments() {
+        let odd: [&[u8]; 6] = [
+            b"",
+            b"\xff\xfe",
+            b"\x00",
+            b"-1",
+            b"99999999999999999999999",
+            b"SESSIONS",
+        ];
+        for spec in crate::commands::COMMANDS {
+            for argc in 0..12 {
+                for filler in odd {
+                    let mut argv: Vec<&[u8]> = vec![spec.name.as_bytes()];
+                    argv.extend(std::iter::repeat_n(filler, argc));
+                    match Request::parse(&argv) {
+                        Ok(_) => {}
+                        Err(error) => assert!(error.reply().is_error(), "{}: {error:?}", spec.name),
+                    }
+                }
+            }
+            let huge: Vec<Vec<u8>> = std::iter::once(spec.name.as_bytes().to_vec())
+                .chain((0..100_000).map(|i| i.to_string().into_bytes()))
+                .collect();
+            let _ = Request::parse(&huge);
+        }
+    }
+
     #[test]
     fn non_utf8_command_names_do_not_panic() {
         assert!(matches!(
