@@ -51,12 +51,28 @@ pub fn command<H>(ctx: &Context, args: Vec<RedisString>, name: &str, handler: H)
 where
     H: FnOnce(&Context, &[&[u8]]) -> Reply,
 {
+    command_or_block(ctx, args, name, |ctx, argv| Some(handler(ctx, argv)))
+}
+
+/// Like [`command`], for handlers that may block the client: `None` means the
+/// client was blocked and its reply will come later.
+pub fn command_or_block<H>(
+    ctx: &Context,
+    args: Vec<RedisString>,
+    name: &str,
+    handler: H,
+) -> RedisResult
+where
+    H: FnOnce(&Context, &[&[u8]]) -> Option<Reply>,
+{
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let argv: Vec<&[u8]> = args.iter().map(RedisString::as_slice).collect();
-        handler(ctx, &argv)
+        // Redis runs command handlers with its lock held.
+        crate::redis_access::holding_lock(ctx.ctx, || handler(ctx, &argv))
     }));
     let reply = match outcome {
-        Ok(reply) => reply,
+        Ok(Some(reply)) => reply,
+        Ok(None) => return Ok(RedisValue::NoReply),
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
@@ -90,5 +106,21 @@ where
     command(ctx, args, name, |ctx, argv| match Request::parse(argv) {
         Ok(request) => handler(ctx, request),
         Err(error) => error.reply(),
+    })
+}
+
+/// Like [`request`], for handlers that may block the client (`None`).
+pub fn request_or_block<H>(
+    ctx: &Context,
+    args: Vec<RedisString>,
+    name: &str,
+    handler: H,
+) -> RedisResult
+where
+    H: FnOnce(&Context, Request) -> Option<Reply>,
+{
+    command_or_block(ctx, args, name, |ctx, argv| match Request::parse(argv) {
+        Ok(request) => handler(ctx, request),
+        Err(error) => Some(error.reply()),
     })
 }

@@ -12,10 +12,13 @@
 //! Load it with `redis-server --loadmodule target/release/librg.so [k v ...]`, or run
 //! `cargo xtask run`.
 
+pub mod blocked;
 pub mod commands;
 pub mod entry;
 pub mod info;
+pub mod keyspace;
 pub mod log;
+pub mod redis_access;
 pub mod reply;
 pub mod state;
 
@@ -83,8 +86,13 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
             "Plugin {plugin} is accepted and not loaded: Python support is built into gears-rs"
         ));
     }
+    let threads = usize::try_from(config.execution_threads()).unwrap_or(1);
     if !state::install_config(config) {
         log::warning("the module is already loaded in this process");
+        return Status::Err;
+    }
+    if let Err(error) = state::start_engine(threads) {
+        log::warning(&format!("could not start the execution threads: {error}"));
         return Status::Err;
     }
     raw::register_info_function(ctx.ctx, Some(info::info_callback));
@@ -108,40 +116,54 @@ fn deinit(_ctx: &Context) -> Status {
 fn register_debug_commands(ctx: &Context) -> Status {
     use std::os::raw::c_int;
 
-    extern "C" fn debug_panic(
-        ctx: *mut raw::RedisModuleCtx,
-        argv: *mut *mut raw::RedisModuleString,
-        argc: c_int,
-    ) -> c_int {
-        let context = Context::new(ctx);
-        let args = redis_module::decode_args(ctx, argv, argc);
-        let _ = commands::debug::debug_panic(&context, args);
-        raw::Status::Ok as c_int
+    /// An `extern "C"` command function around a handler of `commands::debug`.
+    macro_rules! debug_command {
+        ($name:ident, $handler:path) => {
+            extern "C" fn $name(
+                ctx: *mut raw::RedisModuleCtx,
+                argv: *mut *mut raw::RedisModuleString,
+                argc: c_int,
+            ) -> c_int {
+                let context = Context::new(ctx);
+                let args = redis_module::decode_args(ctx, argv, argc);
+                let _ = $handler(&context, args);
+                raw::Status::Ok as c_int
+            }
+        };
     }
+    debug_command!(debug_panic, commands::debug::debug_panic);
+    debug_command!(debug_run, commands::debug::debug_run);
+    debug_command!(debug_scan, commands::debug::debug_scan);
 
     // SAFETY: reading a function pointer that RedisModule_Init has filled.
     let create = unsafe { raw::RedisModule_CreateCommand };
     let Some(create) = create else {
         return Status::Err;
     };
-    // SAFETY: the name and flags are static C strings and the handler matches the
-    // RedisModuleCmdFunc signature; ctx is the valid load context.
-    let result = unsafe {
-        create(
-            ctx.ctx,
-            c"rg.debugpanic".as_ptr(),
-            Some(debug_panic),
-            c"readonly".as_ptr(),
-            0,
-            0,
-            0,
-        )
-    };
-    if result == raw::Status::Ok as c_int {
-        Status::Ok
-    } else {
-        Status::Err
+    let commands: [(&std::ffi::CStr, raw::RedisModuleCmdFunc); 3] = [
+        (c"rg.debugpanic", Some(debug_panic)),
+        (c"rg.debugrun", Some(debug_run)),
+        (c"rg.debugscan", Some(debug_scan)),
+    ];
+    for (name, handler) in commands {
+        // SAFETY: the name and flags are static C strings and the handler matches
+        // the RedisModuleCmdFunc signature; ctx is the valid load context.
+        let result = unsafe {
+            create(
+                ctx.ctx,
+                name.as_ptr(),
+                handler,
+                c"readonly".as_ptr(),
+                0,
+                0,
+                0,
+            )
+        };
+        if result != raw::Status::Ok as c_int {
+            return Status::Err;
+        }
     }
+    Status::Ok
 }
 
 // The module entry points. Not compiled into unit tests: the allocator below needs a
@@ -161,6 +183,12 @@ mod entry_points {
         commands: [
             ["rg.configget", commands::config::configget, "readonly", 0, 0, 0, ""],
             ["rg.configset", commands::config::configset, "readonly", 0, 0, 0, ""],
+            ["rg.getresults", commands::executions::getresults, "readonly", 0, 0, 0, ""],
+            ["rg.getresultsblocking", commands::executions::getresultsblocking, "readonly", 0, 0, 0, ""],
+            ["rg.getexecution", commands::executions::getexecution, "readonly", 0, 0, 0, ""],
+            ["rg.dumpexecutions", commands::executions::dumpexecutions, "readonly", 0, 0, 0, ""],
+            ["rg.dropexecution", commands::executions::dropexecution, "readonly", 0, 0, 0, ""],
+            ["rg.abortexecution", commands::executions::abortexecution, "readonly", 0, 0, 0, ""],
         ],
     }
 }

@@ -29,6 +29,7 @@ pub mod config;
 pub mod errors;
 pub mod ids;
 pub mod numbers;
+pub mod replies;
 pub mod reply;
 pub mod request;
 

@@ -19,17 +19,10 @@ pub fn test() -> Result<()> {
         "warnings",
     ]))?;
     run(cargo().args(["test", "--workspace", "--exclude", "conformance"]))?;
-    // The panic guard is proven with a command that exists only in a test build of
-    // the module, so it runs as its own build with that feature on.
-    run(cargo().args([
-        "test",
-        "-p",
-        "gears-module",
-        "--features",
-        "debug-commands",
-        "--test",
-        "panic_guard",
-    ]))?;
+    // The panic guard and the execution commands are tested through commands that
+    // exist only in a test build of the module (RG.DEBUGPANIC, RG.DEBUGRUN), so
+    // those tests run as their own build with that feature on.
+    run(cargo().args(["test", "-p", "gears-module", "--features", "debug-commands"]))?;
     conformance()
 }
 

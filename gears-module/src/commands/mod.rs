@@ -7,3 +7,4 @@
 pub mod config;
 #[cfg(feature = "debug-commands")]
 pub mod debug;
+pub mod executions;

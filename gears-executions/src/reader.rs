@@ -1,0 +1,199 @@
+//! Readers: where an execution's records come from, a batch at a time.
+//!
+//! A reader hands out records in batches so that the Redis lock (for KeysReader) or
+//! the runtime's lock (for a Python generator) is held for one batch at a time, and
+//! the server keeps serving between batches. The keyspace itself is reached through
+//! the [`KeySpace`] trait, which the module implements on top of Redis.
+
+use crate::record::{KeyEntry, Record};
+use std::sync::Arc;
+
+/// A source of records.
+pub trait Reader: Send {
+    /// The next batch (possibly empty), or `None` when there is nothing more. An
+    /// error becomes one error of the execution and ends the reading.
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String>;
+}
+
+/// Records given up front, for internal plans and tests.
+pub struct VecReader {
+    records: Option<Vec<Record>>,
+}
+
+impl VecReader {
+    /// A reader that yields `records` as one batch.
+    pub fn new(records: Vec<Record>) -> VecReader {
+        VecReader {
+            records: Some(records),
+        }
+    }
+}
+
+impl Reader for VecReader {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
+        Ok(self.records.take())
+    }
+}
+
+/// The keyspace as KeysReader sees it; the module implements it over Redis.
+pub trait KeySpace: Send + Sync {
+    /// One SCAN step, under the Redis lock: the next cursor (0 when the scan is
+    /// complete) and the keys of this step that match the glob `pattern`, with their
+    /// values when `read_value`.
+    fn scan(
+        &self,
+        cursor: u64,
+        pattern: &[u8],
+        count: usize,
+        read_value: bool,
+    ) -> Result<(u64, Vec<KeyEntry>), String>;
+    /// One key by name, whether it exists or not (a missing key has type `empty`).
+    fn read_key(&self, key: &[u8], read_value: bool) -> Result<KeyEntry, String>;
+}
+
+/// KeysReader in batch mode: every key matching a glob, or one exact key (`noScan`).
+pub struct KeysReader {
+    keyspace: Arc<dyn KeySpace>,
+    pattern: Vec<u8>,
+    no_scan: bool,
+    read_value: bool,
+    batch: usize,
+    cursor: Option<u64>,
+}
+
+impl KeysReader {
+    /// How many keys one SCAN step asks for: enough to amortize the lock, small
+    /// enough that the server stalls for well under a millisecond per step.
+    pub const DEFAULT_BATCH: usize = 1000;
+
+    /// A reader over `pattern` (`noScan`: the pattern is one key name).
+    pub fn new(
+        keyspace: Arc<dyn KeySpace>,
+        pattern: Vec<u8>,
+        no_scan: bool,
+        read_value: bool,
+    ) -> KeysReader {
+        KeysReader {
+            keyspace,
+            pattern,
+            no_scan,
+            read_value,
+            batch: KeysReader::DEFAULT_BATCH,
+            cursor: None,
+        }
+    }
+
+    /// Changes the SCAN COUNT of each step.
+    pub fn with_batch(mut self, batch: usize) -> KeysReader {
+        self.batch = batch.max(1);
+        self
+    }
+}
+
+impl Reader for KeysReader {
+    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
+        if self.cursor == Some(0) {
+            return Ok(None);
+        }
+        if self.no_scan {
+            self.cursor = Some(0);
+            let entry = self.keyspace.read_key(&self.pattern, self.read_value)?;
+            return Ok(Some(vec![Record::Key(entry)]));
+        }
+        let (next, entries) = self.keyspace.scan(
+            self.cursor.unwrap_or(0),
+            &self.pattern,
+            self.batch,
+            self.read_value,
+        )?;
+        self.cursor = Some(next);
+        Ok(Some(entries.into_iter().map(Record::Key).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{KeyType, KeyValue};
+    use std::sync::Mutex;
+
+    /// A keyspace of `n` string keys `k0..`, scanned `count` at a time.
+    struct Keys {
+        keys: Vec<Vec<u8>>,
+        calls: Mutex<Vec<(u64, usize)>>,
+    }
+
+    impl KeySpace for Keys {
+        fn scan(
+            &self,
+            cursor: u64,
+            _pattern: &[u8],
+            count: usize,
+            _read_value: bool,
+        ) -> Result<(u64, Vec<KeyEntry>), String> {
+            self.calls
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push((cursor, count));
+            let start = usize::try_from(cursor).map_err(|e| e.to_string())?;
+            let end = (start + count).min(self.keys.len());
+            let entries = self.keys[start..end]
+                .iter()
+                .map(|k| KeyEntry {
+                    key: k.clone(),
+                    event: None,
+                    value: Some((KeyType::String, KeyValue::String(b"v".to_vec()))),
+                })
+                .collect();
+            let next = if end == self.keys.len() {
+                0
+            } else {
+                end as u64
+            };
+            Ok((next, entries))
+        }
+
+        fn read_key(&self, key: &[u8], _read_value: bool) -> Result<KeyEntry, String> {
+            Ok(KeyEntry {
+                key: key.to_vec(),
+                event: None,
+                value: Some((KeyType::Empty, KeyValue::None)),
+            })
+        }
+    }
+
+    fn drain(reader: &mut dyn Reader) -> Vec<Record> {
+        let mut all = Vec::new();
+        while let Some(batch) = reader.next_batch().expect("no error") {
+            all.extend(batch);
+        }
+        all
+    }
+
+    #[test]
+    fn scans_in_batches_until_the_cursor_returns_to_zero() {
+        let keyspace = Arc::new(Keys {
+            keys: (0..2500).map(|i| format!("k{i}").into_bytes()).collect(),
+            calls: Mutex::new(Vec::new()),
+        });
+        let mut reader = KeysReader::new(keyspace.clone(), b"*".to_vec(), false, true);
+        assert_eq!(drain(&mut reader).len(), 2500);
+        let calls = keyspace.calls.lock().expect("lock").clone();
+        assert_eq!(calls, vec![(0, 1000), (1000, 1000), (2000, 1000)]);
+    }
+
+    #[test]
+    fn no_scan_reads_exactly_one_key_even_if_missing() {
+        let keyspace = Arc::new(Keys {
+            keys: vec![],
+            calls: Mutex::new(Vec::new()),
+        });
+        let mut reader = KeysReader::new(keyspace.clone(), b"x*".to_vec(), true, true);
+        let records = drain(&mut reader);
+        assert_eq!(records.len(), 1);
+        assert!(
+            matches!(&records[0], Record::Key(entry) if entry.key == b"x*" && entry.value == Some((KeyType::Empty, KeyValue::None)))
+        );
+        assert!(keyspace.calls.lock().expect("lock").is_empty());
+    }
+}

@@ -1,0 +1,214 @@
+//! The execution store: the two id counters and the list of executions.
+//!
+//! Executions and plans/registrations have independent counters, both starting at 0
+//! (behaviour.md §5.1); an id received from elsewhere (RDB, another shard) pushes its
+//! counter past it. The list keeps executions in creation order and holds at most
+//! `MaxExecutions` of them: adding one beyond that removes the oldest (a running one
+//! keeps running and is freed when it finishes).
+
+use crate::execution::Execution;
+use gears_protocol::{GearsId, ShardId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+#[derive(Default)]
+struct Listed {
+    order: VecDeque<GearsId>,
+    by_id: HashMap<GearsId, Arc<Execution>>,
+}
+
+/// Ids and executions of one shard.
+pub struct ExecutionStore {
+    shard: Mutex<ShardId>,
+    next_execution: AtomicU64,
+    next_plan: AtomicU64,
+    listed: Mutex<Listed>,
+}
+
+impl Default for ExecutionStore {
+    fn default() -> ExecutionStore {
+        ExecutionStore::new(ShardId::STANDALONE)
+    }
+}
+
+impl ExecutionStore {
+    /// An empty store for `shard`.
+    pub fn new(shard: ShardId) -> ExecutionStore {
+        ExecutionStore {
+            shard: Mutex::new(shard),
+            next_execution: AtomicU64::new(0),
+            next_plan: AtomicU64::new(0),
+            listed: Mutex::new(Listed::default()),
+        }
+    }
+
+    fn listed(&self) -> MutexGuard<'_, Listed> {
+        self.listed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This shard's id.
+    pub fn shard(&self) -> ShardId {
+        *self.shard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the shard id (when a cluster topology arrives).
+    pub fn set_shard(&self, shard: ShardId) {
+        *self.shard.lock().unwrap_or_else(PoisonError::into_inner) = shard;
+    }
+
+    /// Takes the next execution id.
+    pub fn next_execution_id(&self) -> GearsId {
+        GearsId::new(
+            self.shard(),
+            self.next_execution.fetch_add(1, Ordering::SeqCst),
+        )
+    }
+
+    /// Takes the next plan/registration id (every builder and every internal plan
+    /// takes one).
+    pub fn next_plan_id(&self) -> GearsId {
+        GearsId::new(self.shard(), self.next_plan.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// An execution id seen elsewhere: later ids are past it.
+    pub fn observe_execution_id(&self, id: GearsId) {
+        self.next_execution
+            .fetch_max(id.counter.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// A plan or registration id seen elsewhere: later ids are past it.
+    pub fn observe_plan_id(&self, id: GearsId) {
+        self.next_plan
+            .fetch_max(id.counter.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// Lists `execution`, first removing the oldest ones while `max_executions`
+    /// (when positive) are listed.
+    pub fn add(&self, execution: Arc<Execution>, max_executions: i64) {
+        let mut listed = self.listed();
+        if max_executions > 0 {
+            let max = usize::try_from(max_executions).unwrap_or(usize::MAX);
+            while listed.order.len() >= max {
+                match listed.order.pop_front() {
+                    Some(oldest) => {
+                        listed.by_id.remove(&oldest);
+                    }
+                    None => break,
+                }
+            }
+        }
+        listed.order.push_back(execution.id());
+        listed.by_id.insert(execution.id(), execution);
+    }
+
+    /// A listed execution.
+    pub fn get(&self, id: &GearsId) -> Option<Arc<Execution>> {
+        self.listed().by_id.get(id).cloned()
+    }
+
+    /// Unlists an execution (RG.DROPEXECUTION, or a blocking run that replied).
+    pub fn remove(&self, id: &GearsId) -> Option<Arc<Execution>> {
+        let mut listed = self.listed();
+        let removed = listed.by_id.remove(id)?;
+        listed.order.retain(|listed_id| listed_id != id);
+        Some(removed)
+    }
+
+    /// The listed executions, oldest first.
+    pub fn list(&self) -> Vec<Arc<Execution>> {
+        let listed = self.listed();
+        listed
+            .order
+            .iter()
+            .filter_map(|id| listed.by_id.get(id).cloned())
+            .collect()
+    }
+
+    /// How many are listed (INFO `rg_nexecutions`).
+    pub fn len(&self) -> usize {
+        self.listed().order.len()
+    }
+
+    /// True when none is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Unlists everything (loading an RDB starts from a clean state).
+    pub fn clear(&self) {
+        let mut listed = self.listed();
+        listed.order.clear();
+        listed.by_id.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    fn new_execution(store: &ExecutionStore) -> Arc<Execution> {
+        let plan = Arc::new(Plan {
+            reader: "PythonReader".into(),
+            steps: vec![],
+            description: None,
+        });
+        Arc::new(Execution::new(store.next_execution_id(), plan, false))
+    }
+
+    #[test]
+    fn the_two_counters_are_independent_and_start_at_zero() {
+        let store = ExecutionStore::default();
+        assert_eq!(store.next_plan_id().counter, 0);
+        assert_eq!(store.next_plan_id().counter, 1);
+        assert_eq!(
+            store.next_execution_id().to_string(),
+            format!("{}-0", "0".repeat(40))
+        );
+        store.observe_execution_id(GearsId::new(ShardId::STANDALONE, 41));
+        assert_eq!(store.next_execution_id().counter, 42);
+        store.observe_execution_id(GearsId::new(ShardId::STANDALONE, 3));
+        assert_eq!(store.next_execution_id().counter, 43);
+        store.observe_plan_id(GearsId::new(ShardId::STANDALONE, 9));
+        assert_eq!(store.next_plan_id().counter, 10);
+    }
+
+    #[test]
+    fn max_executions_trims_the_oldest() {
+        let store = ExecutionStore::default();
+        let executions: Vec<_> = (0..5).map(|_| new_execution(&store)).collect();
+        for execution in &executions {
+            store.add(execution.clone(), 3);
+        }
+        let listed: Vec<u64> = store.list().iter().map(|e| e.id().counter).collect();
+        assert_eq!(listed, vec![2, 3, 4]);
+        assert!(store.get(&executions[0].id()).is_none());
+        // A trimmed execution still exists for whoever holds it.
+        assert_eq!(executions[0].id().counter, 0);
+    }
+
+    #[rstest::rstest]
+    #[case(0)]
+    #[case(-1)]
+    fn zero_or_less_means_no_limit(#[case] max: i64) {
+        let store = ExecutionStore::default();
+        for _ in 0..50 {
+            store.add(new_execution(&store), max);
+        }
+        assert_eq!(store.len(), 50);
+    }
+
+    #[test]
+    fn remove_and_clear() {
+        let store = ExecutionStore::default();
+        let first = new_execution(&store);
+        store.add(first.clone(), 1000);
+        store.add(new_execution(&store), 1000);
+        assert!(store.remove(&first.id()).is_some());
+        assert!(store.remove(&first.id()).is_none());
+        assert_eq!(store.len(), 1);
+        store.clear();
+        assert!(store.is_empty());
+    }
+}
