@@ -7,6 +7,7 @@
 //! runtime's interrupter, which stops a callback that never returns.
 
 use crate::plan::Plan;
+use crate::runner::Interrupter;
 use gears_protocol::replies::{self, ExecutionPlanView, ExecutionSummary, StepView};
 use gears_protocol::{GearsId, Reply, ShardId};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,7 +75,6 @@ impl Outcome {
 }
 
 type Waiter = Box<dyn FnOnce(&Outcome) + Send>;
-type Interrupter = Arc<dyn Fn() + Send + Sync>;
 
 struct State {
     status: Status,
@@ -84,7 +84,7 @@ struct State {
     read_duration: Duration,
     total_duration: Duration,
     waiters: Vec<Waiter>,
-    interrupter: Option<Interrupter>,
+    interrupter: Option<Arc<dyn Interrupter>>,
 }
 
 /// One execution.
@@ -157,7 +157,7 @@ impl Execution {
 
     /// Marks it running; `interrupter` stops the callback running on its thread.
     /// Returns false (and leaves it alone) if it was aborted before it started.
-    pub fn start(&self, interrupter: Option<Interrupter>) -> bool {
+    pub fn start(&self, interrupter: Option<Arc<dyn Interrupter>>) -> bool {
         let mut state = self.state();
         if state.status != Status::Created {
             return false;
@@ -222,8 +222,8 @@ impl Execution {
             _ => {
                 let interrupter = state.interrupter.clone();
                 drop(state);
-                if let Some(interrupt) = interrupter {
-                    interrupt();
+                if let Some(interrupter) = interrupter {
+                    interrupter.interrupt();
                 }
             }
         }
@@ -383,13 +383,19 @@ mod tests {
 
     #[test]
     fn abort_while_running_calls_the_interrupter() {
+        struct Flag(AtomicBool);
+        impl Interrupter for Flag {
+            fn interrupt(&self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+            fn disarm(&self) {}
+        }
         let running = execution();
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let flag = interrupted.clone();
-        running.start(Some(Arc::new(move || flag.store(true, Ordering::SeqCst))));
+        let interrupted = Arc::new(Flag(AtomicBool::new(false)));
+        running.start(Some(interrupted.clone()));
         running.abort();
         assert!(running.abort_requested());
-        assert!(interrupted.load(Ordering::SeqCst));
+        assert!(interrupted.0.load(Ordering::SeqCst));
         assert_eq!(running.status(), Status::Running);
     }
 

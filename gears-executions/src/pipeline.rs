@@ -290,7 +290,13 @@ impl Pipeline {
                         return;
                     }
                 }
-                // Standalone, nothing moves between shards.
+                // A repartition with its own extractor still calls it (its errors
+                // count); standalone, nothing moves between shards.
+                StepKind::Repartition if self.steps[index].callback.is_some() => {
+                    if let Some(Err(error)) = self.timed(index, |c| c.extract_key(&record)) {
+                        return self.fail(error);
+                    }
+                }
                 StepKind::Collect | StepKind::Repartition => {}
             }
             index += 1;

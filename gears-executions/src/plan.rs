@@ -28,30 +28,60 @@ impl StepError {
 /// What a callback gives back.
 pub type StepResult<T> = Result<T, StepError>;
 
-/// A runtime function called by steps. One implementation serves every step kind;
-/// a step only ever calls the method of its kind.
+/// A runtime function called by steps. A step only ever calls the method of its
+/// kind; a callback made for some kinds only keeps the default of the others, which
+/// fails the record with a clear error.
 pub trait Callback: Send + Sync + fmt::Debug {
     /// `map`: the new record.
-    fn map(&self, record: Record) -> StepResult<Record>;
+    fn map(&self, record: Record) -> StepResult<Record> {
+        let _ = record;
+        Err(self.unsupported("map"))
+    }
     /// `filter`: whether to keep the record.
-    fn filter(&self, record: &Record) -> StepResult<bool>;
+    fn filter(&self, record: &Record) -> StepResult<bool> {
+        let _ = record;
+        Err(self.unsupported("filter"))
+    }
     /// `foreach`: called for its effect; the record passes on unchanged.
-    fn foreach(&self, record: &Record) -> StepResult<()>;
+    fn foreach(&self, record: &Record) -> StepResult<()> {
+        let _ = record;
+        Err(self.unsupported("foreach"))
+    }
     /// `accumulate`: the new accumulator from the old one (`None` at first).
-    fn accumulate(&self, accumulator: Option<Record>, record: Record) -> StepResult<Record>;
+    fn accumulate(&self, accumulator: Option<Record>, record: Record) -> StepResult<Record> {
+        let _ = (accumulator, record);
+        Err(self.unsupported("accumulate"))
+    }
     /// `extractkey`: the key of a record (a string as is, anything else its repr).
-    fn extract_key(&self, record: &Record) -> StepResult<Vec<u8>>;
+    fn extract_key(&self, record: &Record) -> StepResult<Vec<u8>> {
+        let _ = record;
+        Err(self.unsupported("extractkey"))
+    }
     /// `accumulatebykey`: the new accumulator of `key`.
     fn accumulate_by_key(
         &self,
         key: &[u8],
         accumulator: Option<Record>,
         record: Record,
-    ) -> StepResult<Record>;
+    ) -> StepResult<Record> {
+        let _ = (key, accumulator, record);
+        Err(self.unsupported("accumulatebykey"))
+    }
     /// `reduce`: one record from all the records of `key`.
-    fn reduce(&self, key: &[u8], records: Vec<Record>) -> StepResult<Record>;
+    fn reduce(&self, key: &[u8], records: Vec<Record>) -> StepResult<Record> {
+        let _ = (key, records);
+        Err(self.unsupported("reduce"))
+    }
     /// How RG.GETEXECUTION shows the callback (`arg`): the repr of a Python function.
     fn describe(&self) -> String;
+
+    /// The error of a step kind this callback was not made for.
+    fn unsupported(&self, kind: &str) -> StepError {
+        StepError::new(format!(
+            "{} can not be used as a {kind} callback",
+            self.describe()
+        ))
+    }
 }
 
 /// The core step kinds.
@@ -85,7 +115,8 @@ pub enum StepKind {
     },
     /// Move every record to the initiating shard (nothing to move standalone).
     Collect,
-    /// Move each keyed record to the shard that owns its key (nothing standalone).
+    /// Move each record to the shard that owns its key: the key of a keyed record,
+    /// or what the step's own extractor gives (nothing moves standalone).
     Repartition,
 }
 

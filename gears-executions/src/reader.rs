@@ -1,18 +1,28 @@
 //! Readers: where an execution's records come from, a batch at a time.
 //!
-//! A reader hands out records in batches so that the Redis lock (for KeysReader) or
-//! the runtime's lock (for a Python generator) is held for one batch at a time, and
-//! the server keeps serving between batches. The keyspace itself is reached through
-//! the [`KeySpace`] trait, which the module implements on top of Redis.
+//! A reader works in batches so that the Redis lock (for KeysReader) or the
+//! runtime's lock (for a Python generator) is held for one batch at a time, and the
+//! server keeps serving between batches. Within a batch it hands records to the
+//! pipeline one by one, and stops as soon as the pipeline says so (an error, an
+//! abort): like RedisGears, a reader is never asked for a record after the first
+//! error, which matters when reading has side effects (a Python generator). The
+//! keyspace itself is reached through the [`KeySpace`] trait, which the module
+//! implements on top of Redis.
 
 use crate::record::{KeyEntry, Record};
+use crate::runner::Runtime;
 use std::sync::Arc;
+
+/// Receives records; returns false when the reader must stop.
+pub type Push<'a> = &'a mut dyn FnMut(Record) -> bool;
 
 /// A source of records.
 pub trait Reader: Send {
-    /// The next batch (possibly empty), or `None` when there is nothing more. An
-    /// error becomes one error of the execution and ends the reading.
-    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String>;
+    /// Reads one batch, handing each record to `push` (inside the runtime's scope
+    /// when the records are runtime values) until it returns false. Returns whether
+    /// there may be more. An error becomes one error of the execution and ends the
+    /// reading.
+    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String>;
 }
 
 /// Records given up front, for internal plans and tests.
@@ -30,8 +40,18 @@ impl VecReader {
 }
 
 impl Reader for VecReader {
-    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
-        Ok(self.records.take())
+    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
+        if let Some(records) = self.records.take() {
+            let mut records = records.into_iter();
+            runtime.batch_scope(&mut || {
+                for record in records.by_ref() {
+                    if !push(record) {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(false)
     }
 }
 
@@ -91,23 +111,34 @@ impl KeysReader {
 }
 
 impl Reader for KeysReader {
-    fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
+    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
         if self.cursor == Some(0) {
-            return Ok(None);
+            return Ok(false);
         }
-        if self.no_scan {
+        // The keys are read under the Redis lock; the lock is released before
+        // they go through the steps.
+        let entries = if self.no_scan {
             self.cursor = Some(0);
-            let entry = self.keyspace.read_key(&self.pattern, self.read_value)?;
-            return Ok(Some(vec![Record::Key(entry)]));
-        }
-        let (next, entries) = self.keyspace.scan(
-            self.cursor.unwrap_or(0),
-            &self.pattern,
-            self.batch,
-            self.read_value,
-        )?;
-        self.cursor = Some(next);
-        Ok(Some(entries.into_iter().map(Record::Key).collect()))
+            vec![self.keyspace.read_key(&self.pattern, self.read_value)?]
+        } else {
+            let cursor = self.cursor.unwrap_or(0);
+            let (next, entries) =
+                self.keyspace
+                    .scan(cursor, &self.pattern, self.batch, self.read_value)?;
+            self.cursor = Some(next);
+            entries
+        };
+        let mut entries = entries.into_iter();
+        let mut stopped = false;
+        runtime.batch_scope(&mut || {
+            for entry in entries.by_ref() {
+                if !push(Record::Key(entry)) {
+                    stopped = true;
+                    break;
+                }
+            }
+        });
+        Ok(!stopped && self.cursor != Some(0))
     }
 }
 
@@ -164,9 +195,13 @@ mod tests {
 
     fn drain(reader: &mut dyn Reader) -> Vec<Record> {
         let mut all = Vec::new();
-        while let Some(batch) = reader.next_batch().expect("no error") {
-            all.extend(batch);
-        }
+        while reader
+            .read(&crate::runner::NativeRuntime, &mut |record| {
+                all.push(record);
+                true
+            })
+            .expect("no error")
+        {}
         all
     }
 

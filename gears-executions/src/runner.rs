@@ -1,11 +1,11 @@
 //! Running one execution on the current thread, start to finish.
 //!
-//! The reader is asked for batches; each batch goes through the pipeline inside the
-//! runtime's batch scope (the Python runtime holds the GIL for it, so a batch of
-//! 1000 records costs one GIL acquisition, not 1000). Reading stops at the first
-//! error (records already read still finish their steps) or when an abort is
-//! requested; then the accumulating steps are flushed and the results converted to
-//! replies, still in the runtime's scope because they may be runtime values.
+//! The reader is asked for batches; it pushes each record of a batch through the
+//! pipeline inside the runtime's batch scope (the Python runtime holds the GIL for
+//! it, so a batch of 1000 records costs one GIL acquisition, not 1000). Reading
+//! stops at the first error or when an abort is requested; then the accumulating
+//! steps are flushed and the results converted to replies, still in the runtime's
+//! scope because they may be runtime values.
 
 use crate::execution::{Execution, Status};
 use crate::pipeline::Pipeline;
@@ -21,9 +21,19 @@ pub trait Runtime: Send + Sync {
     /// the Python GIL for the whole batch).
     fn batch_scope(&self, work: &mut dyn FnMut());
 
-    /// A function that interrupts the callback running on the *current* thread
-    /// from another thread (RG.ABORTEXECUTION), if the runtime can do that.
-    fn interrupter(&self) -> Option<Arc<dyn Fn() + Send + Sync>>;
+    /// Something that interrupts the callback running on the *current* thread from
+    /// another thread (RG.ABORTEXECUTION), if the runtime can do that. The runner
+    /// disarms it when the execution's last callback has returned.
+    fn interrupter(&self) -> Option<Arc<dyn Interrupter>>;
+}
+
+/// Stops a callback that runs on a given thread.
+pub trait Interrupter: Send + Sync {
+    /// Interrupts the callback now running on the armed thread, if any.
+    fn interrupt(&self);
+    /// From now on, [`Interrupter::interrupt`] does nothing (and nothing it did
+    /// before may reach a later execution on the same thread).
+    fn disarm(&self);
 }
 
 /// A runtime with nothing to enter and nothing to interrupt (native steps only).
@@ -35,46 +45,47 @@ impl Runtime for NativeRuntime {
         work();
     }
 
-    fn interrupter(&self) -> Option<Arc<dyn Fn() + Send + Sync>> {
+    fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {
         None
     }
 }
 
 /// Runs `execution` with `reader` until it is done.
 pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime, profile: bool) {
-    if !execution.start(runtime.interrupter()) {
+    let interrupter = runtime.interrupter();
+    if !execution.start(interrupter.clone()) {
         // Aborted before it started: nothing to do.
         return;
     }
     let started = Instant::now();
     let mut read_duration = Duration::ZERO;
     let mut pipeline = Pipeline::new(execution.plan().steps.clone().into(), profile);
+    let mut stepping = Duration::ZERO;
     loop {
         if execution.abort_requested() || pipeline.has_errors() {
             break;
         }
         let reading = Instant::now();
-        let batch = reader.next_batch();
+        let mut push = |record| {
+            let step_start = Instant::now();
+            pipeline.push(record);
+            stepping += step_start.elapsed();
+            !(pipeline.has_errors() || execution.abort_requested())
+        };
+        let more = reader.read(runtime, &mut push);
         read_duration += reading.elapsed();
-        match batch {
-            Ok(Some(records)) => {
-                let mut records = records.into_iter();
-                runtime.batch_scope(&mut || {
-                    for record in records.by_ref() {
-                        pipeline.push(record);
-                        if pipeline.has_errors() || execution.abort_requested() {
-                            break;
-                        }
-                    }
-                });
-            }
-            Ok(None) => break,
+        match more {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(error) => {
                 pipeline.add_error(error);
                 break;
             }
         }
     }
+    // Reading time is the time in the reader minus the time its records spent in
+    // the steps.
+    let read_duration = read_duration.saturating_sub(stepping);
     let mut pipeline = Some(pipeline);
     let mut outcome: Option<(Vec<Reply>, Vec<String>, Vec<Duration>)> = None;
     runtime.batch_scope(&mut || {
@@ -89,6 +100,9 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
             ));
         }
     });
+    if let Some(interrupter) = &interrupter {
+        interrupter.disarm();
+    }
     let (results, errors, durations) = outcome.unwrap_or_default();
     execution.finish(
         Status::Done,

@@ -5,9 +5,9 @@
 
 use gears_executions::execution::{Execution, Status};
 use gears_executions::plan::{Callback, Plan, Step, StepError, StepKind, StepResult};
-use gears_executions::reader::{Reader, VecReader};
+use gears_executions::reader::{Push, Reader, VecReader};
 use gears_executions::record::Record;
-use gears_executions::runner::{run, NativeRuntime};
+use gears_executions::runner::{run, NativeRuntime, Runtime};
 use gears_executions::store::ExecutionStore;
 use gears_protocol::Reply;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -295,7 +295,7 @@ fn errors_skip_later_steps_and_filters_drop_records() {
 fn a_reader_error_is_an_execution_error() {
     struct Failing;
     impl Reader for Failing {
-        fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
+        fn read(&mut self, _runtime: &dyn Runtime, _push: Push<'_>) -> Result<bool, String> {
             Err("ERR Invalid stream ID specified as stream command argument".to_owned())
         }
     }
@@ -327,12 +327,12 @@ fn an_aborted_execution_stops_reading() {
         batches: usize,
     }
     impl Reader for Endless {
-        fn next_batch(&mut self) -> Result<Option<Vec<Record>>, String> {
+        fn read(&mut self, _runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
             self.batches += 1;
             if self.batches == 3 {
                 self.execution.abort();
             }
-            Ok(Some(vec![Record::Long(1)]))
+            Ok(push(Record::Long(1)))
         }
     }
     let store = ExecutionStore::default();
@@ -349,4 +349,35 @@ fn an_aborted_execution_stops_reading() {
     run(&execution, &mut reader, &NativeRuntime, false);
     assert_eq!(execution.status(), Status::Done);
     assert_eq!(reader.batches, 3);
+}
+
+#[test]
+fn a_reader_is_not_asked_for_records_after_the_first_error() {
+    /// Counts how many records it was asked for.
+    struct Counting {
+        handed: usize,
+    }
+    impl Reader for Counting {
+        fn read(&mut self, _runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
+            for n in 0..1000 {
+                self.handed += 1;
+                if !push(Record::Long(n)) {
+                    return Ok(false);
+                }
+            }
+            Ok(false)
+        }
+    }
+    let fails_on_three = Native {
+        map: Some(Box::new(|r| match long(&r) {
+            3 => Err(StepError::new("three")),
+            n => Ok(Record::Long(n)),
+        })),
+        ..Native::default()
+    };
+    let mut reader = Counting { handed: 0 };
+    let (results, errors) = execute(vec![step(StepKind::Map, fails_on_three)], &mut reader);
+    assert_eq!(results, ints(&[0, 1, 2]));
+    assert_eq!(errors, vec!["three".to_owned()]);
+    assert_eq!(reader.handed, 4);
 }

@@ -18,6 +18,7 @@ pub mod entry;
 pub mod info;
 pub mod keyspace;
 pub mod log;
+pub mod python_host;
 pub mod redis_access;
 pub mod reply;
 pub mod state;
@@ -89,6 +90,10 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
     let threads = usize::try_from(config.execution_threads()).unwrap_or(1);
     if !state::install_config(config) {
         log::warning("the module is already loaded in this process");
+        return Status::Err;
+    }
+    if let Err(error) = python_host::start_python() {
+        log::warning(&format!("could not start Python: {error}"));
         return Status::Err;
     }
     if let Err(error) = state::start_engine(threads) {
@@ -183,6 +188,7 @@ mod entry_points {
         commands: [
             ["rg.configget", commands::config::configget, "readonly", 0, 0, 0, ""],
             ["rg.configset", commands::config::configset, "readonly", 0, 0, 0, ""],
+            ["rg.pyexecute", commands::pyexecute::pyexecute, "readonly", 0, 0, 0, ""],
             ["rg.getresults", commands::executions::getresults, "readonly", 0, 0, 0, ""],
             ["rg.getresultsblocking", commands::executions::getresultsblocking, "readonly", 0, 0, 0, ""],
             ["rg.getexecution", commands::executions::getexecution, "readonly", 0, 0, 0, ""],

@@ -11,19 +11,30 @@
 //! hold the GIL must release it before calling [`with_redis`].
 
 use gears_protocol::Reply;
-use redis_module::{
-    raw, CallOptions, CallOptionsBuilder, CallReply, CallResult, Context, ThreadSafeContext,
-};
+use redis_module::{raw, CallOptions, CallOptionsBuilder, CallReply, CallResult, Context};
 use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::OnceLock;
 
+/// A thread-safe context of this thread, created on first use and kept: creating
+/// one allocates a fake client, too costly per lock.
+struct ThreadContext(*mut raw::RedisModuleCtx);
+
+impl Drop for ThreadContext {
+    fn drop(&mut self) {
+        // SAFETY: reading a function pointer that RedisModule_Init has filled.
+        if let Some(free) = unsafe { raw::RedisModule_FreeThreadSafeContext } {
+            // SAFETY: the context was created by RedisModule_GetThreadSafeContext and
+            // is freed once, when its thread ends.
+            unsafe { free(self.0) };
+        }
+    }
+}
+
 thread_local! {
     /// The context holding the Redis lock on this thread, or null.
     static LOCK_HOLDER: Cell<*mut raw::RedisModuleCtx> = const { Cell::new(ptr::null_mut()) };
-    /// This thread's thread-safe context, created on first use and kept: creating
-    /// one allocates a fake client, too costly per call.
-    static THREAD_CONTEXT: RefCell<Option<ThreadSafeContext<redis_module::DetachedFromClient>>> = const { RefCell::new(None) };
+    static THREAD_CONTEXT: RefCell<Option<ThreadContext>> = const { RefCell::new(None) };
 }
 
 /// Runs `body` with `ctx` recorded as holding the Redis lock on this thread (for a
@@ -42,24 +53,67 @@ impl Drop for Restore {
     }
 }
 
-/// True when this thread holds the Redis lock (through [`holding_lock`] or
-/// [`with_redis`]).
+/// True when this thread holds the Redis lock (through [`holding_lock`],
+/// [`with_redis`] or [`acquire`]).
 pub fn lock_held() -> bool {
     LOCK_HOLDER.with(|holder| !holder.get().is_null())
 }
 
+/// Takes the Redis lock on this thread unless it holds it already; returns whether
+/// it was taken here (and must be given back with [`release`]).
+pub fn acquire() -> bool {
+    if lock_held() {
+        return false;
+    }
+    // SAFETY: reading function pointers that RedisModule_Init has filled.
+    let (get, lock) = unsafe {
+        (
+            raw::RedisModule_GetThreadSafeContext,
+            raw::RedisModule_ThreadSafeContextLock,
+        )
+    };
+    let (Some(get), Some(lock)) = (get, lock) else {
+        return false;
+    };
+    let ctx = THREAD_CONTEXT.with(|slot| {
+        slot.borrow_mut()
+            // SAFETY: a detached thread-safe context (no blocked client).
+            .get_or_insert_with(|| ThreadContext(unsafe { get(ptr::null_mut()) }))
+            .0
+    });
+    // SAFETY: ctx is this thread's live thread-safe context; this thread does not
+    // hold the lock (checked above), so locking cannot deadlock on itself.
+    unsafe { lock(ctx) };
+    LOCK_HOLDER.with(|holder| holder.set(ctx));
+    true
+}
+
+/// Gives back the lock [`acquire`] took (`taken == true`).
+pub fn release(taken: bool) {
+    if !taken {
+        return;
+    }
+    let ctx = LOCK_HOLDER.with(|holder| holder.replace(ptr::null_mut()));
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    if let (false, Some(unlock)) = (ctx.is_null(), unsafe {
+        raw::RedisModule_ThreadSafeContextUnlock
+    }) {
+        // SAFETY: ctx is the context acquire() locked on this thread.
+        unsafe { unlock(ctx) };
+    }
+}
+
 /// Runs `body` under the Redis lock, taking it only if this thread does not hold it.
 pub fn with_redis<R>(body: impl FnOnce(&Context) -> R) -> R {
+    let taken = acquire();
     let holder = LOCK_HOLDER.with(Cell::get);
-    if !holder.is_null() {
-        return body(&Context::new(holder));
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&Context::new(holder))));
+    release(taken);
+    match result {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
     }
-    THREAD_CONTEXT.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        let context = slot.get_or_insert_with(ThreadSafeContext::new);
-        let guard = context.lock();
-        holding_lock(guard.ctx, || body(&guard))
-    })
 }
 
 fn call_options() -> &'static CallOptions {
@@ -86,6 +140,39 @@ pub fn call(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
                 .unwrap_or_else(|| "Failed executing command".to_owned()),
         ),
     }
+}
+
+fn python_call_options() -> &'static CallOptions {
+    static OPTIONS: OnceLock<CallOptions> = OnceLock::new();
+    // Replicated, and *without* `E`: RedisGears' `execute` reports a command Redis
+    // refuses before running it (unknown command, wrong arity) by errno text.
+    OPTIONS.get_or_init(|| CallOptionsBuilder::new().replicate().build())
+}
+
+/// Calls a command the way Python's `execute()` does in RedisGears: a command Redis
+/// refuses before running it gives `strerror(errno)` (e.g. `No such file or
+/// directory` for an unknown command) or `Failed executing command`.
+pub fn call_for_python(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
+    if command.contains('\0') {
+        return Reply::error("Failed executing command");
+    }
+    let result: CallResult<'static> = ctx.call_ext(command, python_call_options(), args);
+    // Read errno before anything else can change it.
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    match result {
+        Ok(CallReply::Unknown) => Reply::error(errno_text(errno)),
+        Ok(reply) => owned_reply(&reply),
+        Err(error) => Reply::error(error.to_utf8_string().unwrap_or_else(|| errno_text(errno))),
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    if errno == 0 {
+        return "Failed executing command".to_owned();
+    }
+    // SAFETY: strerror returns a pointer to a static (or thread-local) C string.
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) };
+    text.to_string_lossy().into_owned()
 }
 
 fn owned_reply(reply: &CallReply<'_>) -> Reply {

@@ -98,6 +98,11 @@ fn a_running_execution_can_be_aborted_but_not_dropped() -> Result<()> {
     let mut client = server.client()?;
     let long = client.cmd("RG.DEBUGRUN 1000 50 UNBLOCKING")?;
     assert_eq!(long, Reply::bulk(id(0)));
+    // An execution is `created` until an execution thread picks it up.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while status(&mut client, &id(0))? == Reply::bulk("created") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(status(&mut client, &id(0))?, Reply::bulk("running"));
     assert_eq!(
         client.call(&["RG.GETRESULTS", &id(0)])?,

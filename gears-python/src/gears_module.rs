@@ -79,6 +79,26 @@ pub(crate) fn redisgears(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("GearsFlatError", py.get_type::<GearsFlatError>())?;
     module.add("GearsForceStopped", py.get_type::<GearsForceStopped>())?;
     module.add_function(wrap_pyfunction!(flat_error, module)?)?;
+    module.add_function(wrap_pyfunction!(crate::builder::gears_ctx, module)?)?;
+    module.add_class::<crate::builder::PyFlatExecution>()?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::execute_command,
+        module
+    )?)?;
+    module.add_class::<crate::runtime_functions::Atomic>()?;
+    module.add_function(wrap_pyfunction!(crate::runtime_functions::log, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::config_get,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::get_my_hash_tag,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::is_async_allow,
+        module
+    )?)?;
     Ok(())
 }
 

@@ -38,10 +38,16 @@
 //! });
 //! ```
 
+pub mod builder;
+pub mod callback;
 pub mod convert;
 pub mod errors;
 pub mod gears_module;
+pub mod host;
 pub mod interpreter;
+pub mod readers;
+pub mod records;
+pub mod runtime_functions;
 pub mod session;
 
 pub use convert::to_reply;

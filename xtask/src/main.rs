@@ -6,7 +6,9 @@
 //!   the module's panic-guard test, and the conformance transcripts in containers).
 //! - `cargo xtask image`: builds the `FROM scratch` conformance image.
 //! - `cargo xtask conformance`: builds the image and replays the transcripts.
+//! - `cargo xtask bench`: the benchmark suite, side by side with its baselines.
 
+mod bench;
 mod image;
 mod paths;
 mod prerequisites;
@@ -34,6 +36,8 @@ enum Task {
     Image,
     /// Build the image and replay every conformance transcript.
     Conformance,
+    /// The benchmark suite of shared/spec/benchmarks.md, then the criterion benches.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Task::Test => test::test(),
         Task::Image => image::build_image().map(|_| ()),
         Task::Conformance => test::conformance(),
+        Task::Bench(args) => bench::bench(args),
     }
 }

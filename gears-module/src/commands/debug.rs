@@ -37,29 +37,6 @@ impl gears_executions::plan::Callback for Sleeper {
         std::thread::sleep(self.0);
         Ok(record)
     }
-    fn filter(&self, _record: &Record) -> StepResult<bool> {
-        Ok(true)
-    }
-    fn foreach(&self, _record: &Record) -> StepResult<()> {
-        Ok(())
-    }
-    fn accumulate(&self, _accumulator: Option<Record>, record: Record) -> StepResult<Record> {
-        Ok(record)
-    }
-    fn extract_key(&self, _record: &Record) -> StepResult<Vec<u8>> {
-        Ok(Vec::new())
-    }
-    fn accumulate_by_key(
-        &self,
-        _key: &[u8],
-        _accumulator: Option<Record>,
-        record: Record,
-    ) -> StepResult<Record> {
-        Ok(record)
-    }
-    fn reduce(&self, _key: &[u8], _records: Vec<Record>) -> StepResult<Record> {
-        Ok(Record::Nil)
-    }
     fn describe(&self) -> String {
         format!("<sleep {} ms>", self.0.as_millis())
     }

@@ -8,3 +8,4 @@ pub mod config;
 #[cfg(feature = "debug-commands")]
 pub mod debug;
 pub mod executions;
+pub mod pyexecute;

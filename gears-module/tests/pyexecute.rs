@@ -1,0 +1,453 @@
+//! RG.PYEXECUTE end to end: GearsBuilder programs on real Redis with the embedded
+//! CPython, their replies, their errors, and what they must never do to the server.
+
+use anyhow::Result;
+use conformance::client::Client;
+use conformance::local_server::{module_next_to_test_binary, LocalServer};
+use gears_protocol::Reply;
+use std::time::{Duration, Instant};
+
+fn server(args: &[&str]) -> Result<LocalServer> {
+    LocalServer::start(&module_next_to_test_binary()?, args)
+}
+
+fn bulks(values: &[&str]) -> Reply {
+    Reply::array(values.iter().map(|v| Reply::bulk(*v)))
+}
+
+/// `[[results...], []]` with bulk-string results.
+fn results(values: &[&str]) -> Reply {
+    Reply::array([bulks(values), Reply::array([])])
+}
+
+fn pyexecute(client: &mut Client, script: &str) -> Result<Reply> {
+    client.call(&["RG.PYEXECUTE", script])
+}
+
+fn error_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Error(text) => text.clone(),
+        other => panic!("expected an error, got {other}"),
+    }
+}
+
+/// The errors array of a `[[results], [errors]]` reply, as strings.
+fn errors_of(reply: &Reply) -> Vec<String> {
+    match reply {
+        Reply::Array(parts) => match &parts[1] {
+            Reply::Array(errors) => errors
+                .iter()
+                .map(|e| match e {
+                    Reply::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    other => other.to_string(),
+                })
+                .collect(),
+            other => panic!("no errors array: {other}"),
+        },
+        other => panic!("not a run reply: {other}"),
+    }
+}
+
+#[test]
+fn the_documented_example_and_a_script_without_run() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    assert_eq!(pyexecute(&mut client, "GB().run()")?, results(&[]));
+    assert_eq!(pyexecute(&mut client, "x = 1")?, Reply::ok());
+    Ok(())
+}
+
+#[test]
+fn word_count_over_hashes() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    client.cmd("HSET doc:1 title t1 text")?;
+    client.call(&["HSET", "doc:1", "title", "one", "text", "the cat the hat"])?;
+    client.call(&["HSET", "doc:2", "title", "two", "text", "the bat"])?;
+    client.call(&["SET", "other", "not a doc"])?;
+    let reply = pyexecute(
+        &mut client,
+        "GB().flatmap(lambda r: r['value']['text'].split()).countby()\
+         .map(lambda r: '%s=%d' % (r['key'], r['value'])).sort().run('doc:*')",
+    )?;
+    assert_eq!(reply, results(&["bat=1", "cat=1", "hat=1", "the=3"]));
+    Ok(())
+}
+
+#[test]
+fn sugar_operations() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    for (key, value) in [("n:1", "4"), ("n:2", "1"), ("n:3", "7"), ("n:4", "1")] {
+        client.call(&["SET", key, value])?;
+    }
+    let values = "GB().map(lambda r: int(r['value']))";
+    assert_eq!(
+        pyexecute(&mut client, &format!("{values}.sort().run('n:*')"))?,
+        results(&["1", "1", "4", "7"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            &format!("{values}.sort(reverse=False).run('n:*')")
+        )?,
+        results(&["7", "4", "1", "1"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            &format!("{values}.distinct().sort().run('n:*')")
+        )?,
+        results(&["1", "4", "7"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, &format!("{values}.avg().run('n:*')"))?,
+        results(&["3.25"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, &format!("{values}.count().run('n:*')"))?,
+        results(&["4"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            &format!("{values}.aggregate(0, lambda a, r: a + r, lambda a, r: a + r).run('n:*')")
+        )?,
+        results(&["13"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            &format!("{values}.sort().limit(2, 1).run('n:*')")
+        )?,
+        results(&["1", "4"])
+    );
+    // accumulate with no input emits nothing.
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB().accumulate(lambda a, r: 1).run('nothing:*')"
+        )?,
+        results(&[])
+    );
+    Ok(())
+}
+
+#[test]
+fn flatmap_emits_lists_last_element_first() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('ShardsIDReader').flatmap(lambda x: [1, 2, 3]).run()"
+        )?,
+        results(&["3", "2", "1"])
+    );
+    Ok(())
+}
+
+#[test]
+fn readers() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    client.cmd("SET user:1 a")?;
+    client.cmd("SET user:2 b")?;
+    client.cmd("SET order:1 c")?;
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('KeysOnlyReader').map(lambda k: k.split(':')[0]).countby()\
+             .map(lambda r: '%s=%d' % (r['key'], r['value'])).sort().run()"
+        )?,
+        results(&["order=1", "user=2"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('KeysReader').run('user:1', readValue=False)"
+        )?,
+        results(&["{'event': None, 'key': 'user:1'}"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, "GB().run('missing', noScan=True)")?,
+        results(&["{'event': None, 'key': 'missing', 'type': 'empty', 'value': None}"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, "GB('ShardsIDReader').run()")?,
+        results(&["1"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, "GB('PythonReader').run(lambda: 42)")?,
+        results(&["42"])
+    );
+    // A stream: everything after fromId, and XREAD's error as an error record.
+    client.cmd("XADD s 1-1 f v1")?;
+    client.cmd("XADD s 2-1 f v2")?;
+    assert_eq!(
+        pyexecute(&mut client, "GB('StreamReader').map(lambda r: r['id'] + ':' + r['value']['f']).run('s', fromId='1-1')")?,
+        results(&["2-1:v2"])
+    );
+    let reply = pyexecute(&mut client, "GB('StreamReader').run('s', fromId='bad')")?;
+    assert_eq!(
+        errors_of(&reply),
+        vec!["ERR Invalid stream ID specified as stream command argument".to_owned()]
+    );
+    // A value that is not UTF-8 arrives as a bytearray.
+    client.call(&[b"SET".as_slice(), b"bin", b"\xff"])?;
+    assert_eq!(
+        pyexecute(&mut client, "GB().map(lambda r: r['value']).run('bin')")?,
+        results(&["bytearray(b'\\xff')"])
+    );
+    Ok(())
+}
+
+#[test]
+fn runtime_functions() -> Result<()> {
+    let server = server(&["myConfig", "hello"])?;
+    let mut client = server.client()?;
+    client.cmd("SET x 5")?;
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('ShardsIDReader').map(lambda s: execute('GET', 'x')).run()"
+        )?,
+        results(&["5"])
+    );
+    let reply = pyexecute(
+        &mut client,
+        "GB('ShardsIDReader').map(lambda s: execute('NOSUCHCOMMAND')).run()",
+    )?;
+    assert_eq!(errors_of(&reply).len(), 1);
+    // RedisGears reports a command Redis refuses up front by errno text.
+    assert!(
+        errors_of(&reply)[0].contains("gears.error: No such file or directory"),
+        "{reply}"
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "def incr(s):\n    with atomic():\n        execute('INCR', 'x')\n        return execute('GET', 'x')\n\
+             GB('ShardsIDReader').map(incr).run()"
+        )?,
+        results(&["6"])
+    );
+    assert_eq!(
+        pyexecute(&mut client, "GB('ShardsIDReader').map(lambda s: (configGet('myConfig'), configGet('MaxExecutions'), hashtag())).run()")?,
+        results(&["('hello', None, '06S')"])
+    );
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('ShardsIDReader').foreach(lambda s: log('from a test')).run()"
+        )?,
+        results(&["1"])
+    );
+    assert!(
+        server.log().contains("GEARS: from a test"),
+        "{}",
+        server.log()
+    );
+    Ok(())
+}
+
+#[test]
+fn script_errors_and_argument_checks() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let text = error_text(&pyexecute(&mut client, "notexists()")?);
+    assert!(
+        text.starts_with("['Traceback (most recent call last):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NameError: name 'notexists' is not defined"),
+        "{text}"
+    );
+    let text = error_text(&pyexecute(&mut client, "1 +")?);
+    assert!(text.contains("invalid syntax"), "{text}");
+    for (script, expected) in [
+        ("GB().map(1)", "map argument must be a function"),
+        ("GB().filter(len)", "filter argument must be a function"),
+        ("GB().map()", "wrong number of args to map function"),
+        ("GB().limit('a')", "limit argument must be a number"),
+        (
+            "GB().collect(1)",
+            "wrong number of args to collect function",
+        ),
+        (
+            "GB().groupby(1, lambda k, a, r: a)",
+            "groupby extractor argument must be a function",
+        ),
+        (
+            "GB().batchgroupby(2, lambda k, l: l)",
+            "batchgroupby extractor argument must be a function",
+        ),
+        (
+            "GB().localgroupby(lambda r: r)",
+            "wrong number of args to groupby function",
+        ),
+        (
+            "GB('PythonReader').run(len)",
+            "pyreader argument must be a function",
+        ),
+        ("GB().avg(1)", "argument must be a function"),
+        ("GB('NoSuchReader')", "reader does not exists"),
+        ("GB().run(mode='sync')", "unknown execution mode"),
+        ("GB().run(mode=1)", "execution mode must be a string"),
+        ("GB().run(1)", "regex argument must be a string"),
+        ("GB('CommandReader').run()", "reader do not support run"),
+        (
+            "GB().run()\nGB().run()",
+            "Can not run more then 1 executions in a single script",
+        ),
+    ] {
+        let text = error_text(&pyexecute(&mut client, script)?);
+        assert!(text.contains(expected), "{script}: {text}");
+    }
+    // RedisGears never checks batchgroupby's reducer: it fails when called.
+    assert_eq!(
+        pyexecute(&mut client, "GB().batchgroupby(lambda r: r, 2)")?,
+        Reply::ok()
+    );
+    // The reader's arguments are checked before the mode.
+    let text = error_text(&pyexecute(&mut client, "GB().run(1, mode='bad')")?);
+    assert!(text.contains("regex argument must be a string"), "{text}");
+    // Without tracebacks, the type and value form.
+    assert_eq!(
+        client.cmd("RG.CONFIGSET PythonAttemptTraceback 0")?,
+        Reply::array([Reply::simple(
+            "OK - value was saved in extra config dictionary"
+        )])
+    );
+    assert_eq!(
+        error_text(&pyexecute(&mut client, "GB().map(1)")?),
+        "Error type: <class 'gears.error'>, Value: map argument must be a function"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_reader_stops_at_the_first_error() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let reply = pyexecute(
+        &mut client,
+        "def g():\n    yield from [1, 0, 2]\nGB('PythonReader').map(lambda x: 10 // x).run(g)",
+    )?;
+    let Reply::Array(parts) = &reply else {
+        panic!()
+    };
+    assert_eq!(parts[0], bulks(&["10"]));
+    let errors = errors_of(&reply);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("ZeroDivisionError"), "{errors:?}");
+    Ok(())
+}
+
+#[test]
+fn unblocking_runs_and_abort_of_an_endless_callback() -> Result<()> {
+    let mut server = server(&[])?;
+    let mut client = server.client()?;
+    let Reply::Bulk(id) = client.call(&[
+        "RG.PYEXECUTE",
+        "GB('ShardsIDReader').map(lambda x: 1).run()",
+        "UNBLOCKING",
+    ])?
+    else {
+        panic!("an id")
+    };
+    let id = String::from_utf8_lossy(&id).into_owned();
+    assert_eq!(
+        client.call(&["RG.GETRESULTSBLOCKING", &id])?,
+        results(&["1"])
+    );
+
+    let Reply::Bulk(id) = client.call(&[
+        "RG.PYEXECUTE",
+        "def spin(x):\n    while True:\n        pass\nGB('ShardsIDReader').map(spin).run()",
+        "UNBLOCKING",
+    ])?
+    else {
+        panic!("an id")
+    };
+    let id = String::from_utf8_lossy(&id).into_owned();
+    // The server keeps serving while Python spins on an execution thread.
+    let mut other = server.client()?;
+    for _ in 0..20 {
+        assert_eq!(other.cmd("PING")?, Reply::simple("PONG"));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    assert_eq!(client.call(&["RG.ABORTEXECUTION", &id])?, Reply::ok());
+    let reply = client.call(&["RG.GETRESULTSBLOCKING", &id])?;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "abort took {:?}",
+        started.elapsed()
+    );
+    let errors = errors_of(&reply);
+    assert_eq!(errors.len(), 1, "{reply}");
+    assert!(errors[0].contains("forcestopped"), "{errors:?}");
+    // The next execution on that thread is not hit by the abort.
+    assert_eq!(
+        pyexecute(&mut client, "GB('ShardsIDReader').map(lambda x: 2).run()")?,
+        results(&["2"])
+    );
+    assert!(server.is_running());
+    Ok(())
+}
+
+#[test]
+fn nothing_a_script_does_crashes_the_server() -> Result<()> {
+    let mut server = server(&[])?;
+    let mut client = server.client()?;
+    let text = error_text(&pyexecute(&mut client, "import sys\nsys.exit(3)")?);
+    assert!(text.contains("SystemExit"), "{text}");
+    let reply = pyexecute(
+        &mut client,
+        "import sys\nGB('ShardsIDReader').map(lambda x: sys.exit()).run()",
+    )?;
+    assert!(errors_of(&reply)[0].contains("SystemExit"), "{reply}");
+    let text = error_text(&pyexecute(
+        &mut client,
+        "def f(n):\n    return f(n + 1)\nf(0)",
+    )?);
+    assert!(text.contains("RecursionError"), "{text}");
+    let reply = pyexecute(
+        &mut client,
+        "GB('PythonReader').run(lambda: (yield from range(200000)))",
+    )?;
+    let Reply::Array(parts) = &reply else {
+        panic!()
+    };
+    let Reply::Array(all) = &parts[0] else {
+        panic!()
+    };
+    assert_eq!(all.len(), 200_000);
+    client.call(&[b"SET".as_slice(), b"\xff\xfe", b"v"])?;
+    let reply = pyexecute(&mut client, "GB().map(lambda r: r['key']).run('*')")?;
+    assert_eq!(errors_of(&reply), Vec::<String>::new());
+    // Refused inside MULTI, with RedisGears' text.
+    client.cmd("MULTI")?;
+    client.call(&["RG.PYEXECUTE", "GB().run()"])?;
+    assert_eq!(
+        client.cmd("EXEC")?,
+        Reply::array([Reply::error(
+            "Can not run gears inside a multi exec, lua, or when blocking is not allowed"
+        )])
+    );
+    assert_eq!(client.cmd("PING")?, Reply::simple("PONG"));
+    assert!(server.is_running());
+    Ok(())
+}
+
+#[test]
+fn each_script_has_its_own_globals() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    assert_eq!(pyexecute(&mut client, "secret = 1")?, Reply::ok());
+    let text = error_text(&pyexecute(&mut client, "secret")?);
+    assert!(text.contains("name 'secret' is not defined"), "{text}");
+    Ok(())
+}

@@ -1,0 +1,494 @@
+//! The native side of `GearsBuilder`: `redisgears.gearsCtx(reader, desc)` returns a
+//! [`PyFlatExecution`] whose operations append core steps, with RedisGears'
+//! argument checks and error texts (behaviour.md §2.2, §2.3).
+//!
+//! `run()` does not start anything itself: it records a [`PendingRun`] in the
+//! script context of the thread ([`ScriptContext`]), and the module starts it after
+//! the script returns (one run per script). The Python sugar (aggregate, count,
+//! sort, ...) is in the prelude, on top of these primitives.
+
+use crate::callback::{PyCallback, ToPyRecord};
+use crate::gears_module::GearsError;
+use gears_executions::plan::{Plan, Step, StepKind};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFunction, PyInt, PyString, PyTuple};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Where the records of a run come from.
+#[derive(Debug)]
+pub enum ReaderRequest {
+    /// KeysReader: a glob (or one key with `no_scan`).
+    Keys {
+        /// The glob or the key.
+        pattern: Vec<u8>,
+        /// Read exactly one key.
+        no_scan: bool,
+        /// Read values too.
+        read_value: bool,
+    },
+    /// StreamReader: the entries of one stream after `from_id`.
+    Stream {
+        /// The stream's key.
+        key: Vec<u8>,
+        /// Read entries after this id.
+        from_id: String,
+    },
+    /// PythonReader: a function (or generator function) called on the shard.
+    Python {
+        /// The function.
+        function: Py<PyAny>,
+    },
+}
+
+/// How far a run reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Every shard (the default).
+    Async,
+    /// This shard only.
+    AsyncLocal,
+}
+
+/// A run a script asked for.
+#[derive(Debug)]
+pub struct PendingRun {
+    /// Reader and steps.
+    pub plan: Plan,
+    /// The reader's arguments.
+    pub reader: ReaderRequest,
+    /// Its mode.
+    pub mode: RunMode,
+}
+
+/// What one RG.PYEXECUTE script did.
+#[derive(Debug, Default)]
+pub struct ScriptContext {
+    /// The run it asked for, if any.
+    pub run: Option<PendingRun>,
+}
+
+thread_local! {
+    static SCRIPT: RefCell<Option<ScriptContext>> = const { RefCell::new(None) };
+}
+
+/// Runs `body` (which runs a script) with a fresh script context on this thread, and
+/// returns what the script asked for.
+pub fn with_script_context<R>(body: impl FnOnce() -> R) -> (R, ScriptContext) {
+    let previous = SCRIPT.with(|slot| slot.replace(Some(ScriptContext::default())));
+    let result = body();
+    let context = SCRIPT
+        .with(|slot| slot.replace(previous))
+        .unwrap_or_default();
+    (result, context)
+}
+
+fn gears_error(message: &str) -> PyErr {
+    GearsError::new_err(message.to_owned())
+}
+
+const READERS: &[&str] = &[
+    "KeysReader",
+    "StreamReader",
+    "PythonReader",
+    "CommandReader",
+];
+
+/// `redisgears.gearsCtx(reader, desc=None)`: a new plan for `reader`.
+#[pyfunction]
+#[pyo3(name = "gearsCtx", signature = (*args))]
+pub fn gears_ctx(args: &Bound<'_, PyTuple>) -> PyResult<PyFlatExecution> {
+    let reader = args
+        .get_item(0)
+        .map_err(|_| gears_error("reader argument must be a string"))?;
+    let reader: String = reader
+        .cast::<PyString>()
+        .map_err(|_| gears_error("reader argument must be a string"))?
+        .to_string_lossy()
+        .into_owned();
+    let description = match args.get_item(1) {
+        Ok(desc) if !desc.is_none() => Some(
+            desc.cast::<PyString>()
+                .map_err(|_| gears_error("desc argument must be a string"))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        _ => None,
+    };
+    if !READERS.contains(&reader.as_str()) {
+        return Err(gears_error("The given reader does not exists"));
+    }
+    Ok(PyFlatExecution {
+        reader,
+        description,
+        steps: vec![Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_ToPyRecordMapper",
+            Arc::new(ToPyRecord),
+        )],
+    })
+}
+
+/// A plan under construction (`GearsBuilder.gearsCtx`).
+#[pyclass(module = "redisgears", name = "PyFlatExecution")]
+pub struct PyFlatExecution {
+    reader: String,
+    description: Option<String>,
+    steps: Vec<Step>,
+}
+
+/// The single function argument of `op`, with RedisGears' two error texts.
+fn one_function<'py>(args: &Bound<'py, PyTuple>, op: &str) -> PyResult<Bound<'py, PyAny>> {
+    if args.len() != 1 {
+        return Err(gears_error(&format!(
+            "wrong number of args to {op} function"
+        )));
+    }
+    let function = args.get_item(0)?;
+    if function.cast::<PyFunction>().is_err() {
+        return Err(gears_error(&format!("{op} argument must be a function")));
+    }
+    Ok(function)
+}
+
+/// The extractor and reducer of a grouping operation. `label` names it in the
+/// texts: RedisGears says `groupby` for localgroupby and groupby alike.
+fn two_functions<'py>(
+    args: &Bound<'py, PyTuple>,
+    label: &str,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    if args.len() != 2 {
+        return Err(gears_error(&format!(
+            "wrong number of args to {label} function"
+        )));
+    }
+    let extractor = args.get_item(0)?;
+    if extractor.cast::<PyFunction>().is_err() {
+        return Err(gears_error(&format!(
+            "{label} extractor argument must be a function"
+        )));
+    }
+    let reducer = args.get_item(1)?;
+    if reducer.cast::<PyFunction>().is_err() {
+        return Err(gears_error(&format!(
+            "{label} reducer argument must be a function"
+        )));
+    }
+    Ok((extractor, reducer))
+}
+
+fn callback(function: &Bound<'_, PyAny>) -> Arc<PyCallback> {
+    Arc::new(PyCallback::new(function))
+}
+
+#[pymethods]
+impl PyFlatExecution {
+    #[pyo3(signature = (*args))]
+    fn map(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.push_one(args, "map", StepKind::Map, "RedisGearsPy_PyCallbackMapper")
+    }
+
+    #[pyo3(signature = (*args))]
+    fn flatmap(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let f = one_function(args, "flatmap")?;
+        self.steps.push(Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_PyCallbackFlatMapper",
+            callback(&f),
+        ));
+        self.steps
+            .push(Step::plain(StepKind::FlatMap, "FlatMapper"));
+        Ok(())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn filter(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.push_one(
+            args,
+            "filter",
+            StepKind::Filter,
+            "RedisGearsPy_PyCallbackFilter",
+        )
+    }
+
+    #[pyo3(signature = (*args))]
+    fn foreach(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.push_one(
+            args,
+            "foreach",
+            StepKind::ForEach,
+            "RedisGearsPy_PyCallbackForEach",
+        )
+    }
+
+    #[pyo3(signature = (*args))]
+    fn accumulate(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.push_one(
+            args,
+            "accumulate",
+            StepKind::Accumulate,
+            "RedisGearsPy_PyCallbackAccumulate",
+        )
+    }
+
+    #[pyo3(signature = (*args))]
+    fn repartition(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.push_one(
+            args,
+            "repartition",
+            StepKind::Repartition,
+            "RedisGearsPy_PyCallbackExtractor",
+        )
+    }
+
+    #[pyo3(signature = (*args))]
+    fn localgroupby(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let (extractor, reducer) = two_functions(args, "groupby")?;
+        self.push_by_key(&extractor, &reducer, false);
+        Ok(())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn groupby(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let (extractor, reducer) = two_functions(args, "groupby")?;
+        self.push_by_key(&extractor, &reducer, true);
+        Ok(())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn batchgroupby(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        // RedisGears checks batchgroupby's extractor twice and its reducer never: a
+        // reducer that is not a function fails when it is called, at run time.
+        if args.len() != 2 {
+            return Err(gears_error("wrong number of args to batchgroupby function"));
+        }
+        let extractor = args.get_item(0)?;
+        if extractor.cast::<PyFunction>().is_err() {
+            return Err(gears_error(
+                "batchgroupby extractor argument must be a function",
+            ));
+        }
+        let reducer = args.get_item(1)?;
+        self.steps.push(Step::with_callback(
+            StepKind::ExtractKey,
+            "RedisGearsPy_PyCallbackExtractor",
+            callback(&extractor),
+        ));
+        self.steps
+            .push(Step::plain(StepKind::Repartition, "repartition"));
+        self.steps.push(Step::plain(StepKind::Group, "group"));
+        self.steps.push(Step::with_callback(
+            StepKind::Reduce,
+            "RedisGearsPy_PyCallbackReducer",
+            callback(&reducer),
+        ));
+        self.steps.push(Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_ToPyRecordMapper",
+            Arc::new(ToPyRecord),
+        ));
+        Ok(())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn limit(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        if args.is_empty() || args.len() > 2 {
+            return Err(gears_error("wrong number of args to limit function"));
+        }
+        let number = |index: usize| -> PyResult<u64> {
+            let value = args.get_item(index)?;
+            if value.cast::<PyInt>().is_err() || value.cast::<PyBool>().is_ok() {
+                return Err(gears_error("limit argument must be a number"));
+            }
+            // A negative number passes nothing (len) or skips nothing (offset).
+            Ok(value
+                .extract::<i64>()
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .unwrap_or(u64::MAX))
+        };
+        let len = number(0)?;
+        let offset = if args.len() == 2 { number(1)? } else { 0 };
+        self.steps
+            .push(Step::plain(StepKind::Limit { offset, len }, "limit"));
+        Ok(())
+    }
+
+    #[pyo3(signature = (*args))]
+    fn collect(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        if !args.is_empty() {
+            return Err(gears_error("wrong number of args to collect function"));
+        }
+        self.steps.push(Step::plain(StepKind::Collect, "collect"));
+        Ok(())
+    }
+
+    /// `run(arg=None, **kwargs)`: asks the module to run the plan after the script.
+    #[pyo3(signature = (arg = None, **kwargs))]
+    fn run(
+        &mut self,
+        arg: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let option = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
+            match kwargs {
+                Some(kwargs) => kwargs.get_item(name),
+                None => Ok(None),
+            }
+        };
+        // A bad keyword of the reader (noScan, readValue, fromId) does not stop the
+        // checks: RedisGears then looks at the mode, whose error wins; with a good
+        // mode the keyword's error stands.
+        let mut keyword_error: Option<PyErr> = None;
+        let mut boolean = |name: &str, default: bool, error: &str| -> PyResult<bool> {
+            match option(name)? {
+                None => Ok(default),
+                Some(value) => {
+                    Ok(value
+                        .cast::<PyBool>()
+                        .map(|b| b.is_true())
+                        .unwrap_or_else(|_| {
+                            keyword_error.get_or_insert_with(|| gears_error(error));
+                            default
+                        }))
+                }
+            }
+        };
+        let reader = match self.reader.as_str() {
+            "KeysReader" => {
+                let pattern = match &arg {
+                    None => b"*".to_vec(),
+                    Some(pattern) => pattern
+                        .cast::<PyString>()
+                        .map_err(|_| gears_error("regex argument must be a string"))?
+                        .to_string_lossy()
+                        .into_owned()
+                        .into_bytes(),
+                };
+                ReaderRequest::Keys {
+                    pattern,
+                    no_scan: boolean("noScan", false, "exactMatch value is not boolean")?,
+                    read_value: boolean("readValue", true, "readValue value is not boolean")?,
+                }
+            }
+            "StreamReader" => {
+                let key = match &arg {
+                    None => b"*".to_vec(),
+                    Some(key) => key
+                        .cast::<PyString>()
+                        .map_err(|_| gears_error("regex argument must be a string"))?
+                        .to_string_lossy()
+                        .into_owned()
+                        .into_bytes(),
+                };
+                let from_id = match option("fromId")? {
+                    None => "0-0".to_owned(),
+                    Some(id) => match id.cast::<PyString>() {
+                        Ok(id) => id.to_string_lossy().into_owned(),
+                        Err(_) => {
+                            keyword_error.get_or_insert_with(|| {
+                                gears_error("fromId argument must be a string")
+                            });
+                            "0-0".to_owned()
+                        }
+                    },
+                };
+                ReaderRequest::Stream { key, from_id }
+            }
+            "PythonReader" => {
+                let Some(function) = arg else {
+                    return Err(gears_error("python reader function is not given"));
+                };
+                if function.cast::<PyFunction>().is_err() {
+                    return Err(gears_error("pyreader argument must be a function"));
+                }
+                ReaderRequest::Python {
+                    function: function.unbind(),
+                }
+            }
+            _ => return Err(gears_error("Given reader do not support run or not exists")),
+        };
+        // RedisGears looks at the mode after the reader's arguments.
+        let mode = match option("mode")? {
+            None => RunMode::Async,
+            Some(mode) => {
+                let mode = mode
+                    .cast::<PyString>()
+                    .map_err(|_| gears_error("execution mode must be a string"))?
+                    .to_string_lossy()
+                    .into_owned();
+                match mode.as_str() {
+                    "async" => RunMode::Async,
+                    "async_local" => RunMode::AsyncLocal,
+                    _ => return Err(gears_error("unknown execution mode")),
+                }
+            }
+        };
+        if let Some(error) = keyword_error {
+            return Err(error);
+        }
+        let run = PendingRun {
+            plan: Plan {
+                reader: self.reader.clone(),
+                steps: self.steps.clone(),
+                description: self.description.clone(),
+            },
+            reader,
+            mode,
+        };
+        SCRIPT.with(|slot| match slot.borrow_mut().as_mut() {
+            Some(context) if context.run.is_some() => Err(gears_error(
+                "Can not run more then 1 executions in a single script",
+            )),
+            Some(context) => {
+                context.run = Some(run);
+                Ok(())
+            }
+            None => Err(gears_error(
+                "run() outside RG.PYEXECUTE is not supported yet (it comes with async steps)",
+            )),
+        })
+    }
+}
+
+impl PyFlatExecution {
+    /// Appends a step of `kind` calling the single function argument of `op`.
+    fn push_one(
+        &mut self,
+        args: &Bound<'_, PyTuple>,
+        op: &str,
+        kind: StepKind,
+        name: &str,
+    ) -> PyResult<()> {
+        let f = one_function(args, op)?;
+        self.steps
+            .push(Step::with_callback(kind, name, callback(&f)));
+        Ok(())
+    }
+
+    fn push_by_key(
+        &mut self,
+        extractor: &Bound<'_, PyAny>,
+        reducer: &Bound<'_, PyAny>,
+        repartition: bool,
+    ) {
+        self.steps.push(Step::with_callback(
+            StepKind::ExtractKey,
+            "RedisGearsPy_PyCallbackExtractor",
+            callback(extractor),
+        ));
+        if repartition {
+            self.steps
+                .push(Step::plain(StepKind::Repartition, "repartition"));
+        }
+        self.steps.push(Step::with_callback(
+            StepKind::AccumulateByKey,
+            "RedisGearsPy_PyCallbackAccumulateByKey",
+            callback(reducer),
+        ));
+        self.steps.push(Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_ToPyRecordMapper",
+            Arc::new(ToPyRecord),
+        ));
+    }
+}

@@ -1,0 +1,238 @@
+//! Python functions as the engine's step callbacks, and the runtime that runs them.
+//!
+//! A [`PyCallback`] calls its function with the GIL held (cheaply: the runner holds
+//! the GIL for a whole batch through [`PyRuntime::batch_scope`]). A raised
+//! exception becomes the step error, with RedisGears' error text. The first step of
+//! every Python plan is [`ToPyRecord`], RedisGears' `RedisGearsPy_ToPyRecordMapper`.
+
+use crate::errors::error_text;
+use crate::gears_module::GearsForceStopped;
+use crate::records::{bytes_to_py, py_to_record, record_to_py};
+use gears_executions::plan::{Callback, StepError, StepResult};
+use gears_executions::record::Record;
+use gears_executions::runner::{Interrupter, Runtime};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Whether error texts carry the traceback (`PythonAttemptTraceback`).
+fn attempt_traceback() -> bool {
+    crate::host::host().is_none_or(|host| host.attempt_traceback())
+}
+
+fn step_error(py: Python<'_>, error: &PyErr) -> StepError {
+    StepError::new(error_text(py, error, attempt_traceback()))
+}
+
+/// A Python function called by a step.
+pub struct PyCallback {
+    function: Py<PyAny>,
+    description: String,
+}
+
+impl std::fmt::Debug for PyCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl PyCallback {
+    /// Wraps `function`; its repr is what RG.GETEXECUTION shows.
+    pub fn new(function: &Bound<'_, PyAny>) -> PyCallback {
+        let description = function
+            .repr()
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        PyCallback {
+            function: function.clone().unbind(),
+            description,
+        }
+    }
+
+    fn call<'py, A: pyo3::call::PyCallArgs<'py>>(
+        &self,
+        py: Python<'py>,
+        args: A,
+    ) -> StepResult<Bound<'py, PyAny>> {
+        self.function
+            .bind(py)
+            .call1(args)
+            .map_err(|e| step_error(py, &e))
+    }
+}
+
+fn to_py<'py>(py: Python<'py>, record: Record) -> StepResult<Bound<'py, PyAny>> {
+    record_to_py(py, record).map_err(|e| step_error(py, &e))
+}
+
+fn optional<'py>(py: Python<'py>, record: Option<Record>) -> StepResult<Bound<'py, PyAny>> {
+    match record {
+        Some(record) => to_py(py, record),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+impl Callback for PyCallback {
+    fn map(&self, record: Record) -> StepResult<Record> {
+        Python::attach(|py| {
+            let argument = to_py(py, record)?;
+            self.call(py, (argument,)).map(py_to_record)
+        })
+    }
+
+    fn filter(&self, record: &Record) -> StepResult<bool> {
+        Python::attach(|py| {
+            let argument = borrowed_to_py(py, record)?;
+            let verdict = self.call(py, (argument,))?;
+            verdict.is_truthy().map_err(|e| step_error(py, &e))
+        })
+    }
+
+    fn foreach(&self, record: &Record) -> StepResult<()> {
+        Python::attach(|py| {
+            let argument = borrowed_to_py(py, record)?;
+            self.call(py, (argument,)).map(|_| ())
+        })
+    }
+
+    fn accumulate(&self, accumulator: Option<Record>, record: Record) -> StepResult<Record> {
+        Python::attach(|py| {
+            let accumulator = optional(py, accumulator)?;
+            let record = to_py(py, record)?;
+            self.call(py, (accumulator, record)).map(py_to_record)
+        })
+    }
+
+    fn extract_key(&self, record: &Record) -> StepResult<Vec<u8>> {
+        Python::attach(|py| {
+            let argument = borrowed_to_py(py, record)?;
+            let key = self.call(py, (argument,))?;
+            // A str is the key itself; anything else is keyed by its repr.
+            let text = match key.cast::<PyString>() {
+                Ok(text) => text.clone(),
+                Err(_) => key.repr().map_err(|e| step_error(py, &e))?,
+            };
+            Ok(text.to_string_lossy().into_owned().into_bytes())
+        })
+    }
+
+    fn accumulate_by_key(
+        &self,
+        key: &[u8],
+        accumulator: Option<Record>,
+        record: Record,
+    ) -> StepResult<Record> {
+        Python::attach(|py| {
+            let accumulator = optional(py, accumulator)?;
+            let record = to_py(py, record)?;
+            self.call(py, (bytes_to_py(py, key), accumulator, record))
+                .map(py_to_record)
+        })
+    }
+
+    fn reduce(&self, key: &[u8], records: Vec<Record>) -> StepResult<Record> {
+        Python::attach(|py| {
+            let list = PyList::empty(py);
+            for record in records {
+                list.append(to_py(py, record)?)
+                    .map_err(|e| step_error(py, &e))?;
+            }
+            self.call(py, (bytes_to_py(py, key), list))
+                .map(py_to_record)
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// The Python object of a record the step only looks at. Python records are shared
+/// (a new reference); native records are converted.
+fn borrowed_to_py<'py>(py: Python<'py>, record: &Record) -> StepResult<Bound<'py, PyAny>> {
+    match record {
+        Record::Opaque(value) => match value.as_any().downcast_ref::<crate::records::PyRecord>() {
+            Some(object) => Ok(object.0.bind(py).clone()),
+            None => Ok(py.None().into_bound(py)),
+        },
+        Record::Nil => Ok(py.None().into_bound(py)),
+        Record::Text(bytes) => Ok(bytes_to_py(py, bytes)),
+        Record::Long(value) => to_py(py, Record::Long(*value)),
+        Record::Double(value) => to_py(py, Record::Double(*value)),
+        Record::Key(entry) => to_py(py, Record::Key(entry.clone())),
+        Record::List(_) | Record::Keyed { .. } => Err(StepError::new(
+            "a Python step received a native list record; convert it with a map first",
+        )),
+    }
+}
+
+/// `RedisGearsPy_ToPyRecordMapper`: native records in, Python objects out.
+#[derive(Debug, Default)]
+pub struct ToPyRecord;
+
+impl Callback for ToPyRecord {
+    fn map(&self, record: Record) -> StepResult<Record> {
+        Python::attach(|py| to_py(py, record).map(py_to_record))
+    }
+    fn describe(&self) -> String {
+        String::new()
+    }
+}
+
+/// The Python runtime of the engine.
+#[derive(Debug, Default)]
+pub struct PyRuntime;
+
+impl Runtime for PyRuntime {
+    fn batch_scope(&self, work: &mut dyn FnMut()) {
+        Python::attach(|_| work());
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {
+        // SAFETY: PyThread_get_thread_ident only reads the calling thread's id.
+        let thread = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+        // PyThreadState_SetAsyncExc takes the same id as a C long.
+        let thread = thread as std::os::raw::c_long;
+        Some(Arc::new(PyInterrupter {
+            thread,
+            armed: AtomicBool::new(true),
+        }))
+    }
+}
+
+/// Raises `gears.forcestopped` in the thread running an execution.
+struct PyInterrupter {
+    thread: std::os::raw::c_long,
+    armed: AtomicBool,
+}
+
+impl Interrupter for PyInterrupter {
+    fn interrupt(&self) {
+        Python::attach(|py| {
+            // Checked with the GIL held: disarm() also takes the GIL, so the
+            // exception is never set for a thread that has moved on.
+            if !self.armed.load(Ordering::SeqCst) {
+                return;
+            }
+            let exception = py.get_type::<GearsForceStopped>();
+            // SAFETY: the GIL is held; the thread id came from PyThread_get_thread_ident
+            // on the thread that runs the execution; the exception type is a live class.
+            unsafe {
+                pyo3::ffi::PyThreadState_SetAsyncExc(self.thread, exception.as_ptr());
+            }
+        });
+    }
+
+    fn disarm(&self) {
+        Python::attach(|_| {
+            if self.armed.swap(false, Ordering::SeqCst) {
+                // SAFETY: the GIL is held; a NULL exception clears one that an interrupt
+                // set but no bytecode has delivered yet.
+                unsafe {
+                    pyo3::ffi::PyThreadState_SetAsyncExc(self.thread, std::ptr::null_mut());
+                }
+            }
+        });
+    }
+}

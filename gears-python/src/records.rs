@@ -1,0 +1,124 @@
+//! Records and Python objects, both ways.
+//!
+//! Every Python plan starts with RedisGears' `RedisGearsPy_ToPyRecordMapper` step,
+//! which turns native records into Python objects ([`record_to_py`]): strings become
+//! `str` (a `bytearray` when not UTF-8), integers `int`, key records a dict
+//! `{'event': ..., 'key': ..., 'type': ..., 'value': ...}` (only `event` and `key`
+//! when values are not read). From there on records are Python objects wrapped in a
+//! [`PyRecord`], which the engine sees as an opaque record.
+
+use gears_executions::record::{KeyEntry, KeyValue, OpaqueRecord, Record};
+use gears_protocol::Reply;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
+use std::any::Any;
+use std::fmt;
+
+/// A Python object flowing through a plan.
+pub struct PyRecord(pub Py<PyAny>);
+
+impl fmt::Debug for PyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PyRecord")
+    }
+}
+
+impl OpaqueRecord for PyRecord {
+    fn to_reply(&self) -> Reply {
+        Python::attach(|py| crate::convert::to_reply(self.0.bind(py)))
+    }
+
+    fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
+        Python::attach(|py| {
+            let object = self.0.bind(py);
+            match object.cast::<PyList>() {
+                Ok(list) => Ok(list
+                    .iter()
+                    .map(|item| Record::Opaque(Box::new(PyRecord(item.unbind()))))
+                    .collect()),
+                Err(_) => Err(self as Box<dyn OpaqueRecord>),
+            }
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Wraps a Python object as a record.
+pub fn py_to_record(object: Bound<'_, PyAny>) -> Record {
+    Record::Opaque(Box::new(PyRecord(object.unbind())))
+}
+
+/// Bytes as `str` when they are UTF-8, else as `bytearray` (RedisGears' rule).
+pub fn bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => PyString::new(py, text).into_any(),
+        Err(_) => PyByteArray::new(py, bytes).into_any(),
+    }
+}
+
+/// A record as the Python object callbacks receive.
+pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match record {
+        Record::Opaque(value) => match value.as_any().downcast_ref::<PyRecord>() {
+            Some(object) => object.0.bind(py).clone(),
+            None => py.None().into_bound(py),
+        },
+        Record::Nil => py.None().into_bound(py),
+        Record::Text(bytes) => bytes_to_py(py, &bytes),
+        Record::Long(value) => value.into_pyobject(py)?.into_any(),
+        // RedisGears converts doubles with PyLong_FromDouble: they arrive as ints.
+        Record::Double(value) => (value as i64).into_pyobject(py)?.into_any(),
+        Record::List(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(record_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Record::Keyed { key, value } => {
+            let dict = PyDict::new(py);
+            dict.set_item("key", bytes_to_py(py, &key))?;
+            dict.set_item("value", record_to_py(py, *value)?)?;
+            dict.into_any()
+        }
+        Record::Key(entry) => key_entry_to_py(py, entry)?,
+    })
+}
+
+/// A KeysReader record. RedisGears builds it as a hash-set record and converts it to
+/// a dict in the iteration order of its hash table, which for these four names is
+/// `event`, `key`, `type`, `value` (and `event`, `key` when values are not read).
+pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<'py, PyAny>> {
+    let dict = PyDict::new(py);
+    match entry.event {
+        Some(event) => dict.set_item("event", bytes_to_py(py, &event))?,
+        None => dict.set_item("event", py.None())?,
+    }
+    dict.set_item("key", bytes_to_py(py, &entry.key))?;
+    if let Some((kind, value)) = entry.value {
+        let value: Bound<'py, PyAny> = match value {
+            KeyValue::String(bytes) => bytes_to_py(py, &bytes),
+            KeyValue::Hash(pairs) => {
+                let hash = PyDict::new(py);
+                for (field, value) in pairs {
+                    hash.set_item(bytes_to_py(py, &field), bytes_to_py(py, &value))?;
+                }
+                hash.into_any()
+            }
+            KeyValue::List(items) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(bytes_to_py(py, &item))?;
+                }
+                list.into_any()
+            }
+            KeyValue::None => py.None().into_bound(py),
+        };
+        dict.set_item("type", kind.record_name())?;
+        dict.set_item("value", value)?;
+    }
+    Ok(dict.into_any())
+}

@@ -1,0 +1,200 @@
+//! The runtime functions scripts call (behaviour.md §4), native side:
+//! `executeCommand`, `atomicCtx`, `log`, `config_get`, `getMyHashTag` and
+//! `isAsyncAllow` of the `redisgears` module. The prelude gives them their script
+//! names (`execute`, `atomic`, `log`, `configGet`, `hashtag`, ...).
+//!
+//! Every call into the host releases the GIL first: the host may take the Redis
+//! lock, and the lock order is the Redis lock, then the GIL.
+
+use crate::gears_module::GearsError;
+use crate::host::{host, Host, LogLevel};
+use crate::records::bytes_to_py;
+use gears_protocol::Reply;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use std::cell::Cell;
+use std::sync::Arc;
+
+fn gears_error(message: impl Into<String>) -> PyErr {
+    GearsError::new_err(message.into())
+}
+
+fn the_host() -> PyResult<&'static Arc<dyn Host>> {
+    host().ok_or_else(|| gears_error("the Python runtime has no host"))
+}
+
+/// An argument as bytes: bytes and bytearray raw, anything else `str(arg)`.
+fn argument_bytes(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(bytes) = value.cast::<PyBytes>() {
+        return Ok(bytes.as_bytes().to_vec());
+    }
+    if let Ok(bytes) = value.cast::<PyByteArray>() {
+        return Ok(bytes.to_vec());
+    }
+    Ok(value.str()?.to_string_lossy().into_owned().into_bytes())
+}
+
+/// A Redis reply as Python values: strings as `str` (or `bytearray`), integers as
+/// `int`, arrays as lists, nil as `None`; an error reply raises `gears.error`.
+fn reply_to_py<'py>(py: Python<'py>, reply: Reply) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match reply {
+        Reply::Bulk(bytes) => bytes_to_py(py, &bytes),
+        Reply::Simple(text) => PyString::new(py, &text).into_any(),
+        Reply::Integer(value) => value.into_pyobject(py)?.into_any(),
+        Reply::Double(value) => value.into_pyobject(py)?.into_any(),
+        Reply::Nil => py.None().into_bound(py),
+        Reply::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(reply_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Reply::Error(text) => return Err(gears_error(text)),
+    })
+}
+
+/// `execute(command, *args)`: runs a Redis command and returns its reply.
+#[pyfunction]
+#[pyo3(name = "executeCommand", signature = (*args))]
+pub fn execute_command<'py>(
+    py: Python<'py>,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if args.is_empty() {
+        return Ok(PyList::empty(py).into_any());
+    }
+    let command = args.get_item(0)?;
+    if command.cast::<PyString>().is_err() {
+        return Err(gears_error("the given command must be a string"));
+    }
+    let mut argv = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        argv.push(argument_bytes(&arg)?);
+    }
+    let host = the_host()?;
+    let reply = py.detach(|| {
+        let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        host.execute(&argv)
+    });
+    reply_to_py(py, reply)
+}
+
+thread_local! {
+    /// Whether this thread is inside an `atomic()` block, and whether the block took
+    /// the Redis lock (it does not when the thread already held it).
+    static ATOMIC: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// `atomic()`: a context manager that holds the Redis lock for its whole block.
+#[pyclass(module = "redisgears", name = "atomicCtx")]
+pub struct Atomic;
+
+#[pymethods]
+impl Atomic {
+    #[new]
+    fn new() -> Atomic {
+        Atomic
+    }
+
+    fn __enter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        if ATOMIC.with(Cell::get).is_some() {
+            return Err(gears_error("Already inside an atomic block"));
+        }
+        let host = the_host()?;
+        let taken = slf.py().detach(|| host.atomic_begin());
+        ATOMIC.with(|state| state.set(Some(taken)));
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        let Some(taken) = ATOMIC.with(Cell::take) else {
+            return Err(gears_error("Not inside an atomic block"));
+        };
+        the_host()?.atomic_end(taken);
+        Ok(false)
+    }
+}
+
+const LEVELS: &[(&str, LogLevel)] = &[
+    ("debug", LogLevel::Debug),
+    ("verbose", LogLevel::Verbose),
+    ("notice", LogLevel::Notice),
+    ("warning", LogLevel::Warning),
+];
+
+/// `log(message, level='notice')`: writes `GEARS: <message>` to the Redis log.
+#[pyfunction]
+#[pyo3(signature = (message, level = None))]
+pub fn log(
+    py: Python<'_>,
+    message: &Bound<'_, PyAny>,
+    level: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let message = message
+        .cast::<PyString>()
+        .map_err(|_| gears_error("Log message must be a string"))?
+        .to_string_lossy()
+        .into_owned();
+    let level = match level {
+        None => LogLevel::Notice,
+        Some(level) => {
+            let level = level
+                .cast::<PyString>()
+                .map_err(|_| {
+                    gears_error("Log level must be a sting (debug/verbose/notice/warning)")
+                })?
+                .to_string_lossy()
+                .into_owned();
+            LEVELS
+                .iter()
+                .find(|(name, _)| *name == level)
+                .map(|(_, level)| *level)
+                .ok_or_else(|| {
+                    gears_error(
+                        "Log level should be one of the following : debug,verbose,notice,warning",
+                    )
+                })?
+        }
+    };
+    let host = the_host()?;
+    py.detach(|| host.log(level, &format!("GEARS: {message}")));
+    Ok(())
+}
+
+/// `configGet(key)`: a value of the extra configuration dictionary, or `None`.
+#[pyfunction]
+#[pyo3(name = "config_get", signature = (*args))]
+pub fn config_get<'py>(py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    if args.len() != 1 {
+        return Err(gears_error(
+            "get_config function must get a single key input",
+        ));
+    }
+    let key = args
+        .get_item(0)?
+        .cast::<PyString>()
+        .map_err(|_| gears_error("get_config key must be a string"))?
+        .to_string_lossy()
+        .into_owned();
+    let host = the_host()?;
+    match py.detach(|| host.config_get(key.as_bytes())) {
+        Some(value) => Ok(bytes_to_py(py, &value)),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+/// `hashtag()`: a string that hashes to a slot of this shard.
+#[pyfunction]
+#[pyo3(name = "getMyHashTag")]
+pub fn get_my_hash_tag() -> PyResult<String> {
+    Ok(the_host()?.hashtag())
+}
+
+/// `isAsyncAllow()`: false inside MULTI, Lua, or where the client cannot block.
+#[pyfunction]
+#[pyo3(name = "isAsyncAllow")]
+pub fn is_async_allow() -> PyResult<bool> {
+    Ok(the_host()?.is_async_allowed())
+}
