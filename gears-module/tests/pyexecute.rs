@@ -451,3 +451,15 @@ fn each_script_has_its_own_globals() -> Result<()> {
     assert!(text.contains("name 'secret' is not defined"), "{text}");
     Ok(())
 }
+
+#[test]
+fn dumpexecutions_lists_the_running_execution_that_calls_it() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let reply = pyexecute(
+        &mut client,
+        "GB('ShardsIDReader').map(lambda x: [e[3] for e in execute('RG.DUMPEXECUTIONS')]).run()",
+    )?;
+    assert_eq!(reply, results(&["['running']"]));
+    Ok(())
+}
