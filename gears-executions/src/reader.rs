@@ -142,6 +142,68 @@ impl Reader for KeysReader {
     }
 }
 
+/// KeysOnlyReader: the names of the keys matching a glob (or the one key named,
+/// when it exists, with `noScan`), as string records.
+pub struct KeyNamesReader {
+    keyspace: Arc<dyn KeySpace>,
+    pattern: Vec<u8>,
+    no_scan: bool,
+    count: usize,
+    cursor: Option<u64>,
+}
+
+impl KeyNamesReader {
+    /// A reader over `pattern`, `count` keys per SCAN step.
+    pub fn new(
+        keyspace: Arc<dyn KeySpace>,
+        pattern: Vec<u8>,
+        no_scan: bool,
+        count: usize,
+    ) -> KeyNamesReader {
+        KeyNamesReader {
+            keyspace,
+            pattern,
+            no_scan,
+            count: count.max(1),
+            cursor: None,
+        }
+    }
+}
+
+impl Reader for KeyNamesReader {
+    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
+        if self.cursor == Some(0) {
+            return Ok(false);
+        }
+        let names: Vec<Vec<u8>> = if self.no_scan {
+            self.cursor = Some(0);
+            let entry = self.keyspace.read_key(&self.pattern, true)?;
+            match entry.value {
+                Some((crate::record::KeyType::Empty, _)) | None => Vec::new(),
+                Some(_) => vec![entry.key],
+            }
+        } else {
+            let cursor = self.cursor.unwrap_or(0);
+            let (next, entries) = self
+                .keyspace
+                .scan(cursor, &self.pattern, self.count, false)?;
+            self.cursor = Some(next);
+            entries.into_iter().map(|entry| entry.key).collect()
+        };
+        let mut names = names.into_iter();
+        let mut stopped = false;
+        runtime.batch_scope(&mut || {
+            for name in names.by_ref() {
+                if !push(Record::Text(name)) {
+                    stopped = true;
+                    break;
+                }
+            }
+        });
+        Ok(!stopped && self.cursor != Some(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +277,22 @@ mod tests {
         assert_eq!(drain(&mut reader).len(), 2500);
         let calls = keyspace.calls.lock().expect("lock").clone();
         assert_eq!(calls, vec![(0, 1000), (1000, 1000), (2000, 1000)]);
+    }
+
+    #[test]
+    fn key_names_are_scanned_in_steps_of_count() {
+        let keyspace = Arc::new(Keys {
+            keys: (0..25).map(|i| format!("k{i}").into_bytes()).collect(),
+            calls: Mutex::new(Vec::new()),
+        });
+        let mut reader = KeyNamesReader::new(keyspace.clone(), b"*".to_vec(), false, 10);
+        let names = drain(&mut reader);
+        assert_eq!(names.len(), 25);
+        assert!(matches!(&names[0], Record::Text(name) if name == b"k0"));
+        assert_eq!(keyspace.calls.lock().expect("lock").len(), 3);
+        // noScan yields the name only if the key exists.
+        let mut missing = KeyNamesReader::new(keyspace, b"nope".to_vec(), true, 10);
+        assert!(drain(&mut missing).is_empty());
     }
 
     #[test]

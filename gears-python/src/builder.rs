@@ -7,6 +7,7 @@
 //! the script returns (one run per script). The Python sugar (aggregate, count,
 //! sort, ...) is in the prelude, on top of these primitives.
 
+use crate::aggregates::{AggregateWith, CountRecords, RecordAsKey, SumCounts};
 use crate::callback::{PyCallback, ToPyRecord};
 use crate::gears_module::GearsError;
 use gears_executions::plan::{Plan, Step, StepKind};
@@ -33,6 +34,15 @@ pub enum ReaderRequest {
         key: Vec<u8>,
         /// Read entries after this id.
         from_id: String,
+    },
+    /// KeysOnlyReader: key names by SCAN (`count` per step), or the one key named.
+    KeyNames {
+        /// The glob or the key.
+        pattern: Vec<u8>,
+        /// Yield the pattern itself if that key exists.
+        no_scan: bool,
+        /// SCAN COUNT.
+        count: usize,
     },
     /// PythonReader: a function (or generator function) called on the shard.
     Python {
@@ -127,6 +137,48 @@ pub fn gears_ctx(args: &Bound<'_, PyTuple>) -> PyResult<PyFlatExecution> {
             Arc::new(ToPyRecord),
         )],
     })
+}
+
+/// The `mode` keyword of `run()`.
+fn mode_of(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<RunMode> {
+    let mode = match kwargs {
+        Some(kwargs) => kwargs.get_item("mode")?,
+        None => None,
+    };
+    let Some(mode) = mode else {
+        return Ok(RunMode::Async);
+    };
+    let mode = mode
+        .cast::<PyString>()
+        .map_err(|_| gears_error("execution mode must be a string"))?
+        .to_string_lossy()
+        .into_owned();
+    match mode.as_str() {
+        "async" => Ok(RunMode::Async),
+        "async_local" => Ok(RunMode::AsyncLocal),
+        _ => Err(gears_error("unknown execution mode")),
+    }
+}
+
+/// The reader KeysOnlyReader uses when it can read natively:
+/// `redisgears.keysOnlyReader(pattern, count, noScan)` (see the prelude).
+#[pyclass(module = "redisgears", name = "KeyNames", frozen)]
+pub struct KeyNames {
+    pattern: Vec<u8>,
+    count: usize,
+    no_scan: bool,
+}
+
+/// `redisgears.keysOnlyReader(pattern, count, noScan)`: KeysOnlyReader's records
+/// (key names by SCAN), read natively instead of by a Python generator.
+#[pyfunction]
+#[pyo3(name = "keysOnlyReader")]
+pub fn keys_only_reader(pattern: &str, count: usize, no_scan: bool) -> KeyNames {
+    KeyNames {
+        pattern: pattern.as_bytes().to_vec(),
+        count,
+        no_scan,
+    }
 }
 
 /// A plan under construction (`GearsBuilder.gearsCtx`).
@@ -398,6 +450,15 @@ impl PyFlatExecution {
                 let Some(function) = arg else {
                     return Err(gears_error("python reader function is not given"));
                 };
+                if let Ok(names) = function.cast::<KeyNames>() {
+                    let names = names.borrow();
+                    let request = ReaderRequest::KeyNames {
+                        pattern: names.pattern.clone(),
+                        no_scan: names.no_scan,
+                        count: names.count,
+                    };
+                    return self.pending(request, mode_of(kwargs)?);
+                }
                 if function.cast::<PyFunction>().is_err() {
                     return Err(gears_error("pyreader argument must be a function"));
                 }
@@ -408,24 +469,87 @@ impl PyFlatExecution {
             _ => return Err(gears_error("Given reader do not support run or not exists")),
         };
         // RedisGears looks at the mode after the reader's arguments.
-        let mode = match option("mode")? {
-            None => RunMode::Async,
-            Some(mode) => {
-                let mode = mode
-                    .cast::<PyString>()
-                    .map_err(|_| gears_error("execution mode must be a string"))?
-                    .to_string_lossy()
-                    .into_owned();
-                match mode.as_str() {
-                    "async" => RunMode::Async,
-                    "async_local" => RunMode::AsyncLocal,
-                    _ => return Err(gears_error("unknown execution mode")),
-                }
-            }
-        };
+        let mode = mode_of(kwargs)?;
         if let Some(error) = keyword_error {
             return Err(error);
         }
+        self.pending(reader, mode)
+    }
+
+    /// `aggregate(zero, seqOp, combOp)`: local accumulate, collect, global accumulate,
+    /// each replacing a falsy accumulator by a deep copy of `zero`.
+    fn aggregate(
+        &mut self,
+        zero: &Bound<'_, PyAny>,
+        seq_op: &Bound<'_, PyAny>,
+        comb_op: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.steps.push(Step::with_callback(
+            StepKind::Accumulate,
+            "RedisGearsPy_PyCallbackAccumulate",
+            Arc::new(AggregateWith::new(zero, seq_op)?),
+        ));
+        self.steps.push(Step::plain(StepKind::Collect, "collect"));
+        self.steps.push(Step::with_callback(
+            StepKind::Accumulate,
+            "RedisGearsPy_PyCallbackAccumulate",
+            Arc::new(AggregateWith::new(zero, comb_op)?),
+        ));
+        Ok(())
+    }
+
+    /// `count()`: local count, collect, sum.
+    fn count(&mut self) {
+        self.steps.push(Step::with_callback(
+            StepKind::Accumulate,
+            "CountAccumulator",
+            Arc::new(CountRecords),
+        ));
+        self.steps.push(Step::plain(StepKind::Collect, "collect"));
+        self.steps.push(Step::with_callback(
+            StepKind::Accumulate,
+            "SumAccumulator",
+            Arc::new(SumCounts),
+        ));
+    }
+
+    /// `countby(extractor=lambda x: x)`: `{'key': k, 'value': n}` per key.
+    #[pyo3(signature = (extractor = None))]
+    fn countby(&mut self, extractor: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let key: Arc<dyn gears_executions::plan::Callback> = match extractor {
+            None => Arc::new(RecordAsKey),
+            Some(extractor) if extractor.cast::<PyFunction>().is_ok() => callback(extractor),
+            Some(_) => return Err(gears_error("groupby extractor argument must be a function")),
+        };
+        self.steps.push(Step::with_callback(
+            StepKind::ExtractKey,
+            "RedisGearsPy_PyCallbackExtractor",
+            key,
+        ));
+        self.steps.push(Step::with_callback(
+            StepKind::AccumulateByKey,
+            "CountByKey",
+            Arc::new(CountRecords),
+        ));
+        self.steps
+            .push(Step::plain(StepKind::Repartition, "repartition"));
+        self.steps.push(Step::with_callback(
+            StepKind::AccumulateByKey,
+            "SumByKey",
+            Arc::new(SumCounts),
+        ));
+        self.steps.push(Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_ToPyRecordMapper",
+            Arc::new(ToPyRecord),
+        ));
+        Ok(())
+    }
+}
+
+impl PyFlatExecution {
+    /// Records the run this script asks for (one per script).
+    fn pending(&self, reader: ReaderRequest, mode: RunMode) -> PyResult<()> {
         let run = PendingRun {
             plan: Plan {
                 reader: self.reader.clone(),
@@ -448,9 +572,7 @@ impl PyFlatExecution {
             )),
         })
     }
-}
 
-impl PyFlatExecution {
     /// Appends a step of `kind` calling the single function argument of `op`.
     fn push_one(
         &mut self,

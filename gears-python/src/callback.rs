@@ -50,6 +50,15 @@ impl PyCallback {
         }
     }
 
+    /// Calls the function with the GIL held; a raised exception is the step error.
+    pub(crate) fn call_bound<'py, A: pyo3::call::PyCallArgs<'py>>(
+        &self,
+        py: Python<'py>,
+        args: A,
+    ) -> StepResult<Bound<'py, PyAny>> {
+        self.call(py, args)
+    }
+
     fn call<'py, A: pyo3::call::PyCallArgs<'py>>(
         &self,
         py: Python<'py>,

@@ -81,6 +81,8 @@ pub(crate) fn redisgears(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(flat_error, module)?)?;
     module.add_function(wrap_pyfunction!(crate::builder::gears_ctx, module)?)?;
     module.add_class::<crate::builder::PyFlatExecution>()?;
+    module.add_class::<crate::builder::KeyNames>()?;
+    module.add_function(wrap_pyfunction!(crate::builder::keys_only_reader, module)?)?;
     module.add_function(wrap_pyfunction!(
         crate::runtime_functions::execute_command,
         module

@@ -38,6 +38,7 @@
 //! });
 //! ```
 
+pub mod aggregates;
 pub mod builder;
 pub mod callback;
 pub mod convert;

@@ -85,7 +85,13 @@ def shardReaderCallback():
 
 
 def _keysOnlyReader(pattern='*', count=1000, noScan=False, patternGenerator=None, **ignored):
-    """The reader of KeysOnlyReader: the names of the keys matching pattern."""
+    """The reader of KeysOnlyReader: the names of the keys matching pattern. The
+    common case is read natively; a patternGenerator or unusual arguments take the
+    Python generator, which behaves the same (errors included)."""
+    if (patternGenerator is None and type(pattern) is str and type(count) is int
+            and count > 0 and type(noScan) is bool):
+        return redisgears.keysOnlyReader(pattern, count, noScan)
+
     def keys():
         match, exact = pattern, noScan
         if patternGenerator is not None:
@@ -140,10 +146,10 @@ class GearsBuilder(object):
         self.gearsCtx = redisgears.gearsCtx(reader, desc)
 
     def aggregate(self, zero, seqOp, combOp):
-        # A falsy accumulator starts again from a fresh copy of zero.
-        self.accumulate(lambda a, r: seqOp(a if a else _copy.deepcopy(zero), r))
-        self.collect()
-        return self.accumulate(lambda a, r: combOp(a if a else _copy.deepcopy(zero), r))
+        # Local accumulate, collect, global accumulate; a falsy accumulator starts
+        # again from a deep copy of zero (done natively, one Python call a record).
+        self.gearsCtx.aggregate(zero, seqOp, combOp)
+        return self
 
     def __localAggregateby__(self, extractor, zero, seqOp):
         return self.localgroupby(extractor, lambda k, a, r: seqOp(k, a if a else _copy.deepcopy(zero), r))
@@ -154,12 +160,13 @@ class GearsBuilder(object):
                             lambda k, a, r: combOp(k, a if a else _copy.deepcopy(zero), r['value']))
 
     def count(self):
-        self.accumulate(lambda a, r: (a if a else 0) + 1)
-        self.collect()
-        return self.accumulate(lambda a, r: (a if a else 0) + r)
+        self.gearsCtx.count()
+        return self
 
-    def countby(self, extractor=lambda x: x):
-        return self.aggregateby(extractor, 0, lambda k, a, r: a + 1, lambda k, a, r: a + r)
+    def countby(self, extractor=None):
+        # aggregateby(extractor, 0, +1, +), counted natively.
+        self.gearsCtx.countby(extractor)
+        return self
 
     def avg(self, extractor=lambda x: float(x)):
         self.map(extractor)

@@ -13,7 +13,7 @@ use crate::callback::PyRuntime;
 use crate::errors::error_text;
 use crate::host::host;
 use crate::records::{bytes_to_py, py_to_record};
-use gears_executions::reader::{KeysReader, Push, Reader};
+use gears_executions::reader::{KeyNamesReader, KeysReader, Push, Reader};
 use gears_executions::runner::Runtime;
 use gears_protocol::Reply;
 use pyo3::prelude::*;
@@ -36,6 +36,19 @@ pub fn make_reader(request: ReaderRequest) -> Result<Box<dyn Reader>, String> {
                 pattern,
                 no_scan,
                 read_value,
+            )))
+        }
+        ReaderRequest::KeyNames {
+            pattern,
+            no_scan,
+            count,
+        } => {
+            let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
+            Ok(Box::new(KeyNamesReader::new(
+                host.keyspace(),
+                pattern,
+                no_scan,
+                count,
             )))
         }
         ReaderRequest::Stream { key, from_id } => Ok(Box::new(StreamReader {
