@@ -36,6 +36,7 @@
 //! ```
 
 pub mod execution;
+pub mod glob;
 pub mod pipeline;
 pub mod plan;
 pub mod pool;

@@ -57,18 +57,18 @@ impl Reader for VecReader {
 
 /// The keyspace as KeysReader sees it; the module implements it over Redis.
 pub trait KeySpace: Send + Sync {
-    /// One SCAN step, under the Redis lock: the next cursor (0 when the scan is
-    /// complete) and the keys of this step that match the glob `pattern`, with their
-    /// values when `read_value`.
-    fn scan(
-        &self,
-        cursor: u64,
-        pattern: &[u8],
-        count: usize,
-        read_value: bool,
-    ) -> Result<(u64, Vec<KeyEntry>), String>;
+    /// A scan over the keys matching the glob `pattern`, reading their values when
+    /// `read_value`.
+    fn scanner(&self, pattern: &[u8], read_value: bool) -> Box<dyn KeyScanner>;
     /// One key by name, whether it exists or not (a missing key has type `empty`).
     fn read_key(&self, key: &[u8], read_value: bool) -> Result<KeyEntry, String>;
+}
+
+/// A scan in progress.
+pub trait KeyScanner: Send {
+    /// The next step, under the Redis lock: about `count` keys (possibly none), or
+    /// `None` once the scan is complete.
+    fn next(&mut self, count: usize) -> Result<Option<Vec<KeyEntry>>, String>;
 }
 
 /// KeysReader in batch mode: every key matching a glob, or one exact key (`noScan`).
@@ -78,7 +78,8 @@ pub struct KeysReader {
     no_scan: bool,
     read_value: bool,
     batch: usize,
-    cursor: Option<u64>,
+    scanner: Option<Box<dyn KeyScanner>>,
+    done: bool,
 }
 
 impl KeysReader {
@@ -99,7 +100,8 @@ impl KeysReader {
             no_scan,
             read_value,
             batch: KeysReader::DEFAULT_BATCH,
-            cursor: None,
+            scanner: None,
+            done: false,
         }
     }
 
@@ -112,34 +114,45 @@ impl KeysReader {
 
 impl Reader for KeysReader {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
-        if self.cursor == Some(0) {
+        if self.done {
             return Ok(false);
         }
         // The keys are read under the Redis lock; the lock is released before
         // they go through the steps.
         let entries = if self.no_scan {
-            self.cursor = Some(0);
+            self.done = true;
             vec![self.keyspace.read_key(&self.pattern, self.read_value)?]
         } else {
-            let cursor = self.cursor.unwrap_or(0);
-            let (next, entries) =
-                self.keyspace
-                    .scan(cursor, &self.pattern, self.batch, self.read_value)?;
-            self.cursor = Some(next);
-            entries
-        };
-        let mut entries = entries.into_iter();
-        let mut stopped = false;
-        runtime.batch_scope(&mut || {
-            for entry in entries.by_ref() {
-                if !push(Record::Key(entry)) {
-                    stopped = true;
-                    break;
+            let (keyspace, pattern, read_value) = (&self.keyspace, &self.pattern, self.read_value);
+            let scanner = self
+                .scanner
+                .get_or_insert_with(|| keyspace.scanner(pattern, read_value));
+            match scanner.next(self.batch)? {
+                Some(entries) => entries,
+                None => {
+                    self.done = true;
+                    Vec::new()
                 }
             }
-        });
-        Ok(!stopped && self.cursor != Some(0))
+        };
+        let stopped = push_all(runtime, entries.into_iter().map(Record::Key), push);
+        Ok(!stopped && !self.done)
     }
+}
+
+/// Pushes records in the runtime's scope; true when the pipeline said stop.
+fn push_all(runtime: &dyn Runtime, records: impl Iterator<Item = Record>, push: Push<'_>) -> bool {
+    let mut records = records;
+    let mut stopped = false;
+    runtime.batch_scope(&mut || {
+        for record in records.by_ref() {
+            if !push(record) {
+                stopped = true;
+                break;
+            }
+        }
+    });
+    stopped
 }
 
 /// KeysOnlyReader: the names of the keys matching a glob (or the one key named,
@@ -149,11 +162,12 @@ pub struct KeyNamesReader {
     pattern: Vec<u8>,
     no_scan: bool,
     count: usize,
-    cursor: Option<u64>,
+    scanner: Option<Box<dyn KeyScanner>>,
+    done: bool,
 }
 
 impl KeyNamesReader {
-    /// A reader over `pattern`, `count` keys per SCAN step.
+    /// A reader over `pattern`, `count` keys per scan step.
     pub fn new(
         keyspace: Arc<dyn KeySpace>,
         pattern: Vec<u8>,
@@ -165,42 +179,39 @@ impl KeyNamesReader {
             pattern,
             no_scan,
             count: count.max(1),
-            cursor: None,
+            scanner: None,
+            done: false,
         }
     }
 }
 
 impl Reader for KeyNamesReader {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
-        if self.cursor == Some(0) {
+        if self.done {
             return Ok(false);
         }
         let names: Vec<Vec<u8>> = if self.no_scan {
-            self.cursor = Some(0);
+            self.done = true;
             let entry = self.keyspace.read_key(&self.pattern, true)?;
             match entry.value {
                 Some((crate::record::KeyType::Empty, _)) | None => Vec::new(),
                 Some(_) => vec![entry.key],
             }
         } else {
-            let cursor = self.cursor.unwrap_or(0);
-            let (next, entries) = self
-                .keyspace
-                .scan(cursor, &self.pattern, self.count, false)?;
-            self.cursor = Some(next);
-            entries.into_iter().map(|entry| entry.key).collect()
-        };
-        let mut names = names.into_iter();
-        let mut stopped = false;
-        runtime.batch_scope(&mut || {
-            for name in names.by_ref() {
-                if !push(Record::Text(name)) {
-                    stopped = true;
-                    break;
+            let (keyspace, pattern) = (&self.keyspace, &self.pattern);
+            let scanner = self
+                .scanner
+                .get_or_insert_with(|| keyspace.scanner(pattern, false));
+            match scanner.next(self.count)? {
+                Some(entries) => entries.into_iter().map(|entry| entry.key).collect(),
+                None => {
+                    self.done = true;
+                    Vec::new()
                 }
             }
-        });
-        Ok(!stopped && self.cursor != Some(0))
+        };
+        let stopped = push_all(runtime, names.into_iter().map(Record::Text), push);
+        Ok(!stopped && !self.done)
     }
 }
 
@@ -213,24 +224,23 @@ mod tests {
     /// A keyspace of `n` string keys `k0..`, scanned `count` at a time.
     struct Keys {
         keys: Vec<Vec<u8>>,
-        calls: Mutex<Vec<(u64, usize)>>,
+        calls: Arc<Mutex<Vec<usize>>>,
     }
 
-    impl KeySpace for Keys {
-        fn scan(
-            &self,
-            cursor: u64,
-            _pattern: &[u8],
-            count: usize,
-            _read_value: bool,
-        ) -> Result<(u64, Vec<KeyEntry>), String> {
-            self.calls
-                .lock()
-                .map_err(|e| e.to_string())?
-                .push((cursor, count));
-            let start = usize::try_from(cursor).map_err(|e| e.to_string())?;
-            let end = (start + count).min(self.keys.len());
-            let entries = self.keys[start..end]
+    struct KeysScan {
+        keys: Vec<Vec<u8>>,
+        position: usize,
+        calls: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl KeyScanner for KeysScan {
+        fn next(&mut self, count: usize) -> Result<Option<Vec<KeyEntry>>, String> {
+            self.calls.lock().map_err(|e| e.to_string())?.push(count);
+            if self.position >= self.keys.len() {
+                return Ok(None);
+            }
+            let end = (self.position + count).min(self.keys.len());
+            let entries = self.keys[self.position..end]
                 .iter()
                 .map(|k| KeyEntry {
                     key: k.clone(),
@@ -238,12 +248,18 @@ mod tests {
                     value: Some((KeyType::String, KeyValue::String(b"v".to_vec()))),
                 })
                 .collect();
-            let next = if end == self.keys.len() {
-                0
-            } else {
-                end as u64
-            };
-            Ok((next, entries))
+            self.position = end;
+            Ok(Some(entries))
+        }
+    }
+
+    impl KeySpace for Keys {
+        fn scanner(&self, _pattern: &[u8], _read_value: bool) -> Box<dyn KeyScanner> {
+            Box::new(KeysScan {
+                keys: self.keys.clone(),
+                position: 0,
+                calls: self.calls.clone(),
+            })
         }
 
         fn read_key(&self, key: &[u8], _read_value: bool) -> Result<KeyEntry, String> {
@@ -271,25 +287,25 @@ mod tests {
     fn scans_in_batches_until_the_cursor_returns_to_zero() {
         let keyspace = Arc::new(Keys {
             keys: (0..2500).map(|i| format!("k{i}").into_bytes()).collect(),
-            calls: Mutex::new(Vec::new()),
+            calls: Arc::new(Mutex::new(Vec::new())),
         });
         let mut reader = KeysReader::new(keyspace.clone(), b"*".to_vec(), false, true);
         assert_eq!(drain(&mut reader).len(), 2500);
         let calls = keyspace.calls.lock().expect("lock").clone();
-        assert_eq!(calls, vec![(0, 1000), (1000, 1000), (2000, 1000)]);
+        assert_eq!(calls, vec![1000, 1000, 1000, 1000]);
     }
 
     #[test]
     fn key_names_are_scanned_in_steps_of_count() {
         let keyspace = Arc::new(Keys {
             keys: (0..25).map(|i| format!("k{i}").into_bytes()).collect(),
-            calls: Mutex::new(Vec::new()),
+            calls: Arc::new(Mutex::new(Vec::new())),
         });
         let mut reader = KeyNamesReader::new(keyspace.clone(), b"*".to_vec(), false, 10);
         let names = drain(&mut reader);
         assert_eq!(names.len(), 25);
         assert!(matches!(&names[0], Record::Text(name) if name == b"k0"));
-        assert_eq!(keyspace.calls.lock().expect("lock").len(), 3);
+        assert_eq!(keyspace.calls.lock().expect("lock").len(), 4);
         // noScan yields the name only if the key exists.
         let mut missing = KeyNamesReader::new(keyspace, b"nope".to_vec(), true, 10);
         assert!(drain(&mut missing).is_empty());
@@ -299,7 +315,7 @@ mod tests {
     fn no_scan_reads_exactly_one_key_even_if_missing() {
         let keyspace = Arc::new(Keys {
             keys: vec![],
-            calls: Mutex::new(Vec::new()),
+            calls: Arc::new(Mutex::new(Vec::new())),
         });
         let mut reader = KeysReader::new(keyspace.clone(), b"x*".to_vec(), true, true);
         let records = drain(&mut reader);

@@ -1,61 +1,34 @@
 //! The keyspace as KeysReader reads it, over the Redis module API.
 //!
-//! One [`KeySpace::scan`] step takes the Redis lock once, runs `SCAN cursor MATCH
-//! pattern COUNT n` (so glob matching is exactly Redis'), and reads each key's type
-//! and value before releasing the lock: the server stalls for one step at a time,
-//! never for the whole scan.
+//! A scan step takes the Redis lock once and walks the keyspace with
+//! `RedisModule_Scan` (no reply objects are built, unlike `SCAN` through
+//! `RedisModule_Call`) until it has about `count` keys, matching them against the
+//! glob with Redis' own rules and reading string values in place; hash and list
+//! values are read with `HGETALL`/`LRANGE` after the walk, still under the lock, so
+//! nothing touches the keyspace while it is being walked. The lock is released
+//! between steps: the server stalls for one step at a time, never for the whole
+//! scan.
 
 use crate::redis_access::{call, with_redis};
-use gears_executions::reader::KeySpace;
+use gears_executions::glob::glob_match;
+use gears_executions::reader::{KeyScanner, KeySpace};
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_protocol::Reply;
 use redis_module::{raw, Context};
+use std::os::raw::c_void;
+use std::ptr;
 
 /// The server's keyspace.
 #[derive(Debug, Default)]
 pub struct RedisKeySpace;
 
 impl KeySpace for RedisKeySpace {
-    fn scan(
-        &self,
-        cursor: u64,
-        pattern: &[u8],
-        count: usize,
-        read_value: bool,
-    ) -> Result<(u64, Vec<KeyEntry>), String> {
-        with_redis(|ctx| {
-            let cursor = cursor.to_string();
-            let count = count.to_string();
-            let reply = call(
-                ctx,
-                "SCAN",
-                &[
-                    cursor.as_bytes(),
-                    b"MATCH",
-                    pattern,
-                    b"COUNT",
-                    count.as_bytes(),
-                ],
-            );
-            let Reply::Array(parts) = reply else {
-                return Err(format!("unexpected SCAN reply: {reply}"));
-            };
-            let (Some(Reply::Bulk(next)), Some(Reply::Array(keys))) = (parts.first(), parts.get(1))
-            else {
-                return Err("unexpected SCAN reply shape".to_owned());
-            };
-            let next = std::str::from_utf8(next)
-                .ok()
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| "unexpected SCAN cursor".to_owned())?;
-            let entries = keys
-                .iter()
-                .filter_map(|key| match key {
-                    Reply::Bulk(key) => Some(read_entry(ctx, key, read_value)),
-                    _ => None,
-                })
-                .collect();
-            Ok((next, entries))
+    fn scanner(&self, pattern: &[u8], read_value: bool) -> Box<dyn KeyScanner> {
+        Box::new(RedisScanner {
+            cursor: ScanCursor::new(),
+            pattern: pattern.to_vec(),
+            read_value,
+            done: false,
         })
     }
 
@@ -64,7 +37,205 @@ impl KeySpace for RedisKeySpace {
     }
 }
 
-/// A key's entry, with the Redis lock held.
+/// A `RedisModuleScanCursor`, destroyed on drop.
+struct ScanCursor(*mut raw::RedisModuleScanCursor);
+
+// SAFETY: a scan cursor is plain memory owned by this wrapper; it is only used by
+// one scanner at a time, and only while the Redis lock is held.
+unsafe impl Send for ScanCursor {}
+
+impl ScanCursor {
+    fn new() -> ScanCursor {
+        // SAFETY: reading a function pointer that RedisModule_Init has filled.
+        match unsafe { raw::RedisModule_ScanCursorCreate } {
+            // SAFETY: creating a cursor has no preconditions.
+            Some(create) => ScanCursor(unsafe { create() }),
+            None => ScanCursor(ptr::null_mut()),
+        }
+    }
+}
+
+impl Drop for ScanCursor {
+    fn drop(&mut self) {
+        // SAFETY: reading a function pointer that RedisModule_Init has filled.
+        if let (false, Some(destroy)) = (self.0.is_null(), unsafe {
+            raw::RedisModule_ScanCursorDestroy
+        }) {
+            // SAFETY: the cursor was created by RedisModule_ScanCursorCreate and is
+            // destroyed once.
+            unsafe { destroy(self.0) };
+        }
+    }
+}
+
+struct RedisScanner {
+    cursor: ScanCursor,
+    pattern: Vec<u8>,
+    read_value: bool,
+    done: bool,
+}
+
+/// What the scan callback collects during one step.
+struct Collected<'a> {
+    pattern: &'a [u8],
+    read_value: bool,
+    entries: Vec<KeyEntry>,
+}
+
+impl KeyScanner for RedisScanner {
+    fn next(&mut self, count: usize) -> Result<Option<Vec<KeyEntry>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        // SAFETY: reading a function pointer that RedisModule_Init has filled.
+        let scan = unsafe { raw::RedisModule_Scan };
+        let (Some(scan), false) = (scan, self.cursor.0.is_null()) else {
+            return Err("the module scan API is not available".to_owned());
+        };
+        let cursor = self.cursor.0;
+        let mut collected = Collected {
+            pattern: &self.pattern,
+            read_value: self.read_value,
+            entries: Vec::new(),
+        };
+        let more = with_redis(|ctx| {
+            let mut more = true;
+            while more && collected.entries.len() < count {
+                // SAFETY: the Redis lock is held (with_redis); the callback only
+                // reads the key it is given and writes to `collected`, which outlives
+                // the call; the cursor belongs to this scanner.
+                more = unsafe {
+                    scan(
+                        ctx.ctx,
+                        cursor,
+                        Some(on_key),
+                        (&mut collected as *mut Collected<'_>).cast(),
+                    )
+                } != 0;
+            }
+            // Hash and list values, read now that the walk has stopped.
+            for entry in &mut collected.entries {
+                match &mut entry.value {
+                    Some((KeyType::Hash, value)) => {
+                        *value = KeyValue::Hash(pairs(call(ctx, "HGETALL", &[&entry.key])))
+                    }
+                    Some((KeyType::List, value)) => {
+                        *value =
+                            KeyValue::List(strings(call(ctx, "LRANGE", &[&entry.key, b"0", b"-1"])))
+                    }
+                    _ => {}
+                }
+            }
+            more
+        });
+        if !more {
+            self.done = true;
+        }
+        Ok(Some(collected.entries))
+    }
+}
+
+/// The `RedisModuleScanCB`: keeps the keys that match, with their type (and their
+/// value, for strings).
+unsafe extern "C" fn on_key(
+    _ctx: *mut raw::RedisModuleCtx,
+    name: *mut raw::RedisModuleString,
+    key: *mut raw::RedisModuleKey,
+    private: *mut c_void,
+) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `private` is the `Collected` that `next` passed to RedisModule_Scan,
+        // alive and not otherwise borrowed during the call.
+        let collected = unsafe { &mut *private.cast::<Collected<'_>>() };
+        let name = string_bytes(name);
+        if !glob_match(collected.pattern, name) {
+            return;
+        }
+        let entry_value = if key.is_null() {
+            None
+        } else {
+            // SAFETY: Redis opened `key` for reading for the duration of this callback.
+            let (kind, expire) = unsafe {
+                (
+                    raw::RedisModule_KeyType.map(|f| f(key)),
+                    raw::RedisModule_GetExpire.map(|f| f(key)),
+                )
+            };
+            // A key whose time is up is logically gone (SCAN skips it too).
+            if expire == Some(0) {
+                return;
+            }
+            let kind = key_type(kind.unwrap_or(raw::REDISMODULE_KEYTYPE_EMPTY as i32));
+            let value = match kind {
+                KeyType::String if collected.read_value => KeyValue::String(string_value(key)),
+                // Read after the walk (see `next`).
+                KeyType::Hash => KeyValue::Hash(Vec::new()),
+                KeyType::List => KeyValue::List(Vec::new()),
+                _ => KeyValue::None,
+            };
+            Some((kind, value))
+        };
+        collected.entries.push(KeyEntry {
+            key: name.to_vec(),
+            event: None,
+            value: if collected.read_value {
+                entry_value
+            } else {
+                None
+            },
+        });
+    }));
+    if outcome.is_err() {
+        crate::log::warning("internal error while scanning the keyspace; a key was skipped");
+    }
+}
+
+fn key_type(kind: i32) -> KeyType {
+    match kind as isize {
+        raw::REDISMODULE_KEYTYPE_STRING => KeyType::String,
+        raw::REDISMODULE_KEYTYPE_LIST => KeyType::List,
+        raw::REDISMODULE_KEYTYPE_HASH => KeyType::Hash,
+        raw::REDISMODULE_KEYTYPE_SET => KeyType::Set,
+        raw::REDISMODULE_KEYTYPE_ZSET => KeyType::ZSet,
+        raw::REDISMODULE_KEYTYPE_MODULE => KeyType::Module,
+        raw::REDISMODULE_KEYTYPE_STREAM => KeyType::Stream,
+        _ => KeyType::Empty,
+    }
+}
+
+/// The bytes of a module string (valid while the string is).
+fn string_bytes<'a>(string: *mut raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return &[];
+    };
+    // SAFETY: `string` is a live module string handed to us by Redis.
+    let data = unsafe { ptr_len(string, &mut len) };
+    if data.is_null() {
+        return &[];
+    }
+    // SAFETY: Redis guarantees `len` readable bytes at `data` while the string lives.
+    unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
+}
+
+/// A string key's value, copied out of the key.
+fn string_value(key: *mut raw::RedisModuleKey) -> Vec<u8> {
+    let mut len = 0usize;
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(dma) = (unsafe { raw::RedisModule_StringDMA }) else {
+        return Vec::new();
+    };
+    // SAFETY: `key` is a string key opened for reading; READ access does not modify it.
+    let data = unsafe { dma(key, &mut len, raw::REDISMODULE_READ as i32) };
+    if data.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: Redis guarantees `len` readable bytes at `data` while the key is open.
+    unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec()
+}
+
+/// One key by name, with the Redis lock held.
 fn read_entry(ctx: &Context, key: &[u8], read_value: bool) -> KeyEntry {
     let mut entry = KeyEntry {
         key: key.to_vec(),

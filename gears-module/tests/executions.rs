@@ -346,3 +346,50 @@ fn the_keys_reader_reads_every_type_in_batches_under_the_lock() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn the_keys_reader_matches_globs_like_redis_and_skips_expired_keys() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    for key in [
+        "ab", "abc", "a*b", "b1", "bb", "c9", "xa", "a", "[x]", "a\\b",
+    ] {
+        client.call(&["SET", key, "v"])?;
+    }
+    let names = |reply: Reply| -> Vec<Reply> {
+        let Reply::Array(mut items) = reply else {
+            panic!()
+        };
+        let items = match items.remove(0) {
+            Reply::Array(results) => results
+                .into_iter()
+                .map(|pair| match pair {
+                    Reply::Array(mut kv) => kv.remove(0),
+                    other => other,
+                })
+                .collect(),
+            other => vec![other],
+        };
+        let mut items: Vec<Reply> = items;
+        items.sort_by_key(|r| r.to_string());
+        items
+    };
+    for pattern in [
+        "*", "a*", "?b*", "[ab]*", "[^a]*", "a\\*b", "*[0-9]", "[a-b]?", "\\[x\\]", "a\\\\b", "*b*",
+    ] {
+        let Reply::Array(mut expected) = client.call(&["KEYS", pattern])? else {
+            panic!()
+        };
+        expected.sort_by_key(|r| r.to_string());
+        assert_eq!(
+            names(client.call(&["RG.DEBUGSCAN", pattern])?),
+            expected,
+            "pattern {pattern}"
+        );
+    }
+    client.cmd("SET gone v PX 1")?;
+    std::thread::sleep(Duration::from_millis(20));
+    let all = names(client.cmd("RG.DEBUGSCAN *")?);
+    assert!(!all.contains(&Reply::bulk("gone")), "{all:?}");
+    Ok(())
+}

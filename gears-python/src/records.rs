@@ -7,8 +7,9 @@
 //! when values are not read). From there on records are Python objects wrapped in a
 //! [`PyRecord`], which the engine sees as an opaque record.
 
-use gears_executions::record::{KeyEntry, KeyValue, OpaqueRecord, Record};
+use gears_executions::record::{KeyEntry, KeyType, KeyValue, OpaqueRecord, Record};
 use gears_protocol::Reply;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
 use std::any::Any;
@@ -92,12 +93,13 @@ pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py,
 /// a dict in the iteration order of its hash table, which for these four names is
 /// `event`, `key`, `type`, `value` (and `event`, `key` when values are not read).
 pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<'py, PyAny>> {
+    // The field names are interned: this runs once per key read.
     let dict = PyDict::new(py);
     match entry.event {
-        Some(event) => dict.set_item("event", bytes_to_py(py, &event))?,
-        None => dict.set_item("event", py.None())?,
+        Some(event) => dict.set_item(intern!(py, "event"), bytes_to_py(py, &event))?,
+        None => dict.set_item(intern!(py, "event"), py.None())?,
     }
-    dict.set_item("key", bytes_to_py(py, &entry.key))?;
+    dict.set_item(intern!(py, "key"), bytes_to_py(py, &entry.key))?;
     if let Some((kind, value)) = entry.value {
         let value: Bound<'py, PyAny> = match value {
             KeyValue::String(bytes) => bytes_to_py(py, &bytes),
@@ -117,8 +119,64 @@ pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<
             }
             KeyValue::None => py.None().into_bound(py),
         };
-        dict.set_item("type", kind.record_name())?;
-        dict.set_item("value", value)?;
+        dict.set_item(intern!(py, "type"), type_name(py, kind))?;
+        dict.set_item(intern!(py, "value"), value)?;
     }
     Ok(dict.into_any())
+}
+
+/// The interned name of a key type.
+fn type_name(py: Python<'_>, kind: KeyType) -> &Bound<'_, PyString> {
+    match kind {
+        KeyType::String => intern!(py, "string"),
+        KeyType::Hash => intern!(py, "hash"),
+        KeyType::List => intern!(py, "list"),
+        KeyType::Set => intern!(py, "set"),
+        KeyType::ZSet => intern!(py, "zset"),
+        KeyType::Stream => intern!(py, "unknown"),
+        KeyType::Module => intern!(py, "module"),
+        KeyType::Empty => intern!(py, "empty"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::python;
+
+    #[test]
+    fn interned_type_names_are_the_record_names() {
+        python();
+        Python::attach(|py| {
+            for kind in [
+                KeyType::String,
+                KeyType::Hash,
+                KeyType::List,
+                KeyType::Set,
+                KeyType::ZSet,
+                KeyType::Stream,
+                KeyType::Module,
+                KeyType::Empty,
+            ] {
+                assert_eq!(type_name(py, kind).to_string_lossy(), kind.record_name());
+            }
+        });
+    }
+
+    #[test]
+    fn key_records_are_dicts_in_redisgears_order() {
+        python();
+        Python::attach(|py| {
+            let entry = KeyEntry {
+                key: b"k".to_vec(),
+                event: None,
+                value: Some((KeyType::String, KeyValue::String(b"\xff".to_vec()))),
+            };
+            let record = key_entry_to_py(py, entry).expect("converts");
+            assert_eq!(
+                record.str().expect("str").to_string_lossy(),
+                "{'event': None, 'key': 'k', 'type': 'string', 'value': bytearray(b'\\xff')}"
+            );
+        });
+    }
 }
