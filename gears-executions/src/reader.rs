@@ -71,6 +71,57 @@ pub trait KeyScanner: Send {
     fn next(&mut self, count: usize) -> Result<Option<Vec<KeyEntry>>, String>;
 }
 
+/// A scanner run one step ahead on its own thread.
+///
+/// Walking the keyspace (under the Redis lock) and running the steps (under the
+/// runtime's lock) then overlap: while the execution thread pushes one batch through
+/// the steps, the next batch is read. Two batches at most wait in between, and the
+/// thread ends as soon as the reader stops asking.
+pub struct Prefetched {
+    receiver: crossbeam_channel::Receiver<Result<Option<Vec<KeyEntry>>, String>>,
+}
+
+impl Prefetched {
+    /// Starts `scanner` on a thread, `count` keys a step; if no thread can be started
+    /// the scanner is used directly.
+    pub fn start(scanner: Box<dyn KeyScanner>, count: usize) -> Box<dyn KeyScanner> {
+        let (sender, receiver) = crossbeam_channel::bounded(2);
+        // Shared so that the scanner can be taken back if the thread does not start.
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(scanner)));
+        let thread_scanner = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rg-keys-read".to_owned())
+            .spawn(move || {
+                let Some(mut scanner) = thread_scanner.lock().ok().and_then(|mut s| s.take())
+                else {
+                    return;
+                };
+                loop {
+                    let step = scanner.next(count);
+                    let last = !matches!(step, Ok(Some(_)));
+                    if sender.send(step).is_err() || last {
+                        return;
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => Box::new(Prefetched { receiver }),
+            // No thread: read in place.
+            Err(_) => match shared.lock().ok().and_then(|mut s| s.take()) {
+                Some(scanner) => scanner,
+                None => Box::new(Prefetched { receiver }),
+            },
+        }
+    }
+}
+
+impl KeyScanner for Prefetched {
+    fn next(&mut self, _count: usize) -> Result<Option<Vec<KeyEntry>>, String> {
+        // A closed channel means the scan thread has finished.
+        self.receiver.recv().unwrap_or(Ok(None))
+    }
+}
+
 /// KeysReader in batch mode: every key matching a glob, or one exact key (`noScan`).
 pub struct KeysReader {
     keyspace: Arc<dyn KeySpace>,
