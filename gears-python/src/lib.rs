@@ -42,6 +42,7 @@ pub mod aggregates;
 pub mod builder;
 pub mod callback;
 pub mod convert;
+pub mod dict_order;
 pub mod errors;
 pub mod gears_module;
 pub mod host;

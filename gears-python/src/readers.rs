@@ -12,7 +12,7 @@ use crate::builder::ReaderRequest;
 use crate::callback::PyRuntime;
 use crate::errors::error_text;
 use crate::host::host;
-use crate::records::{bytes_to_py, py_to_record};
+use crate::records::{bytes_to_py, hash_set_to_py, py_to_record};
 use gears_executions::reader::{KeyNamesReader, KeysReader, Push, Reader};
 use gears_executions::runner::Runtime;
 use gears_protocol::Reply;
@@ -191,12 +191,14 @@ fn stream_record<'py>(
     id: &[u8],
     fields: &[Reply],
 ) -> PyResult<Bound<'py, PyAny>> {
-    let value = PyDict::new(py);
-    for pair in fields.chunks_exact(2) {
-        if let (Reply::Bulk(field), Reply::Bulk(content)) = (&pair[0], &pair[1]) {
-            value.set_item(bytes_to_py(py, field), bytes_to_py(py, content))?;
-        }
-    }
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = fields
+        .chunks_exact(2)
+        .filter_map(|pair| match (&pair[0], &pair[1]) {
+            (Reply::Bulk(field), Reply::Bulk(content)) => Some((field.clone(), content.clone())),
+            _ => None,
+        })
+        .collect();
+    let value = hash_set_to_py(py, &pairs)?;
     let record = PyDict::new(py);
     record.set_item("key", bytes_to_py(py, key))?;
     record.set_item("id", bytes_to_py(py, id))?;

@@ -103,13 +103,7 @@ pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<
     if let Some((kind, value)) = entry.value {
         let value: Bound<'py, PyAny> = match value {
             KeyValue::String(bytes) => bytes_to_py(py, &bytes),
-            KeyValue::Hash(pairs) => {
-                let hash = PyDict::new(py);
-                for (field, value) in pairs {
-                    hash.set_item(bytes_to_py(py, &field), bytes_to_py(py, &value))?;
-                }
-                hash.into_any()
-            }
+            KeyValue::Hash(pairs) => hash_set_to_py(py, &pairs)?.into_any(),
             KeyValue::List(items) => {
                 let list = PyList::empty(py);
                 for item in items {
@@ -137,6 +131,21 @@ fn type_name(py: Python<'_>, kind: KeyType) -> &Bound<'_, PyString> {
         KeyType::Module => intern!(py, "module"),
         KeyType::Empty => intern!(py, "empty"),
     }
+}
+
+/// Field/value pairs as a dict in the order RedisGears' hash table lists them (see
+/// [`crate::dict_order`]), which is the order `str()` of a record shows.
+pub fn hash_set_to_py<'py>(
+    py: Python<'py>,
+    pairs: &[(Vec<u8>, Vec<u8>)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let fields: Vec<&[u8]> = pairs.iter().map(|(field, _)| field.as_slice()).collect();
+    let dict = PyDict::new(py);
+    for index in crate::dict_order::iteration_order(&fields) {
+        let (field, value) = &pairs[index];
+        dict.set_item(bytes_to_py(py, field), bytes_to_py(py, value))?;
+    }
+    Ok(dict)
 }
 
 #[cfg(test)]
