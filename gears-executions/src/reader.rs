@@ -71,6 +71,14 @@ pub trait KeyScanner: Send {
     fn next(&mut self, count: usize) -> Result<Option<Vec<KeyEntry>>, String>;
 }
 
+/// How long the scan thread pauses between two steps, so that the main thread can
+/// take the Redis lock in between.
+const LOCK_HANDOFF_PAUSE: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// How much scanning may go on between two such pauses (a client waits at most
+/// about this long for the lock).
+const LOCK_HANDOFF_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A scanner run one step ahead on its own thread.
 ///
 /// Walking the keyspace (under the Redis lock) and running the steps (under the
@@ -96,11 +104,26 @@ impl Prefetched {
                 else {
                     return;
                 };
+                // Sleep as long as asked, not the default 50 µs of timer slack more:
+                // the pause between steps is short on purpose.
+                // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+                unsafe {
+                    libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong);
+                }
+                let mut last_pause = std::time::Instant::now();
                 loop {
                     let step = scanner.next(count);
                     let last = !matches!(step, Ok(Some(_)));
                     if sender.send(step).is_err() || last {
                         return;
+                    }
+                    // The Redis lock is not fair: taking it again at once would keep
+                    // the main thread (and every client) waiting for the whole scan.
+                    // A short pause once a millisecond of steps lets a waiting main
+                    // thread in.
+                    if last_pause.elapsed() >= LOCK_HANDOFF_EVERY {
+                        std::thread::sleep(LOCK_HANDOFF_PAUSE);
+                        last_pause = std::time::Instant::now();
                     }
                 }
             });
@@ -174,10 +197,11 @@ impl Reader for KeysReader {
             self.done = true;
             vec![self.keyspace.read_key(&self.pattern, self.read_value)?]
         } else {
-            let (keyspace, pattern, read_value) = (&self.keyspace, &self.pattern, self.read_value);
-            let scanner = self
-                .scanner
-                .get_or_insert_with(|| keyspace.scanner(pattern, read_value));
+            let (keyspace, pattern, read_value, batch) =
+                (&self.keyspace, &self.pattern, self.read_value, self.batch);
+            let scanner = self.scanner.get_or_insert_with(|| {
+                Prefetched::start(keyspace.scanner(pattern, read_value), batch)
+            });
             match scanner.next(self.batch)? {
                 Some(entries) => entries,
                 None => {
@@ -249,10 +273,10 @@ impl Reader for KeyNamesReader {
                 Some(_) => vec![entry.key],
             }
         } else {
-            let (keyspace, pattern) = (&self.keyspace, &self.pattern);
+            let (keyspace, pattern, count) = (&self.keyspace, &self.pattern, self.count);
             let scanner = self
                 .scanner
-                .get_or_insert_with(|| keyspace.scanner(pattern, false));
+                .get_or_insert_with(|| Prefetched::start(keyspace.scanner(pattern, false), count));
             match scanner.next(self.count)? {
                 Some(entries) => entries.into_iter().map(|entry| entry.key).collect(),
                 None => {
@@ -344,6 +368,25 @@ mod tests {
         assert_eq!(drain(&mut reader).len(), 2500);
         let calls = keyspace.calls.lock().expect("lock").clone();
         assert_eq!(calls, vec![1000, 1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn scanning_runs_on_its_own_thread() {
+        struct Named(Arc<Mutex<Vec<String>>>);
+        impl KeyScanner for Named {
+            fn next(&mut self, _count: usize) -> Result<Option<Vec<KeyEntry>>, String> {
+                let name = std::thread::current().name().unwrap_or_default().to_owned();
+                self.0.lock().map_err(|e| e.to_string())?.push(name);
+                Ok(None)
+            }
+        }
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let mut scanner = Prefetched::start(Box::new(Named(names.clone())), 10);
+        assert_eq!(scanner.next(10), Ok(None));
+        assert_eq!(
+            *names.lock().expect("lock"),
+            vec!["rg-keys-read".to_owned()]
+        );
     }
 
     #[test]
