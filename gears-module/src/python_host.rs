@@ -58,6 +58,12 @@ impl Host for ModuleHost {
         "06S".to_owned()
     }
 
+    fn next_plan_id(&self) -> String {
+        state::engine()
+            .map(|engine| engine.store.next_plan_id().to_string())
+            .unwrap_or_default()
+    }
+
     fn is_async_allowed(&self) -> bool {
         // Scripts run only where blocking is allowed (RG.PYEXECUTE refuses MULTI and
         // Lua), and executions run on the execution threads.

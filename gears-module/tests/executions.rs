@@ -393,3 +393,24 @@ fn the_keys_reader_matches_globs_like_redis_and_skips_expired_keys() -> Result<(
     assert!(!all.contains(&Reply::bulk("gone")), "{all:?}");
     Ok(())
 }
+
+#[test]
+fn an_abort_takes_an_execution_id_like_redisgears_internal_execution() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    assert_eq!(
+        client.cmd("RG.DEBUGRUN 1 0 UNBLOCKING")?,
+        Reply::bulk(id(0))
+    );
+    assert_eq!(client.call(&["RG.ABORTEXECUTION", &id(0)])?, Reply::ok());
+    assert_eq!(
+        client.call(&["RG.ABORTEXECUTION", &id(42)])?,
+        Reply::error("execution does not exist")
+    );
+    // Two aborts, two internal executions: the next run is -3.
+    assert_eq!(
+        client.cmd("RG.DEBUGRUN 1 0 UNBLOCKING")?,
+        Reply::bulk(id(3))
+    );
+    Ok(())
+}

@@ -463,3 +463,24 @@ fn dumpexecutions_lists_the_running_execution_that_calls_it() -> Result<()> {
     assert_eq!(reply, results(&["['running']"]));
     Ok(())
 }
+
+#[test]
+fn builders_take_plan_ids_from_their_own_counter() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // The plan counter is independent of the execution counter (behaviour.md §5.1).
+    assert_eq!(
+        pyexecute(&mut client, "GB('ShardsIDReader').run()")?,
+        results(&["1"])
+    );
+    let zeros = "0".repeat(40);
+    let script = "a = GB().gearsCtx.planId\n\
+                  try:\n    GB('NoSuchReader')\nexcept Exception:\n    pass\n\
+                  b = GB().gearsCtx.planId\n\
+                  GB('PythonReader').run(lambda: (a, b))";
+    assert_eq!(
+        pyexecute(&mut client, script)?,
+        results(&[&format!("('{zeros}-1', '{zeros}-3')")])
+    );
+    Ok(())
+}

@@ -125,10 +125,13 @@ pub fn gears_ctx(args: &Bound<'_, PyTuple>) -> PyResult<PyFlatExecution> {
         ),
         _ => None,
     };
+    // Every builder takes a plan id, even one for a reader that does not exist.
+    let plan_id = crate::host::host().map(|host| host.next_plan_id());
     if !READERS.contains(&reader.as_str()) {
         return Err(gears_error("The given reader does not exists"));
     }
     Ok(PyFlatExecution {
+        plan_id,
         reader,
         description,
         steps: vec![Step::with_callback(
@@ -184,6 +187,9 @@ pub fn keys_only_reader(pattern: &str, count: usize, no_scan: bool) -> KeyNames 
 /// A plan under construction (`GearsBuilder.gearsCtx`).
 #[pyclass(module = "redisgears", name = "PyFlatExecution")]
 pub struct PyFlatExecution {
+    /// The plan id this builder took (registrations build on it).
+    #[pyo3(get, name = "planId")]
+    plan_id: Option<String>,
     reader: String,
     description: Option<String>,
     steps: Vec<Step>,

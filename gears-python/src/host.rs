@@ -44,6 +44,9 @@ pub trait Host: Send + Sync {
     fn hashtag(&self) -> String;
     /// False inside MULTI, Lua, or where the client cannot block.
     fn is_async_allowed(&self) -> bool;
+    /// Takes the next plan/registration id (behaviour.md §5.1: every builder takes
+    /// one, even for an unknown reader).
+    fn next_plan_id(&self) -> String;
 }
 
 static HOST: OnceLock<Arc<dyn Host>> = OnceLock::new();

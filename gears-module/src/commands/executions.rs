@@ -123,11 +123,17 @@ pub fn abortexecution(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         let Request::AbortExecution(id) = request else {
             return errors::internal_error("RG.ABORTEXECUTION");
         };
-        with_engine(|engine| match find(engine, &id) {
-            None => errors::execution_does_not_exist(),
-            Some(execution) => {
-                execution.abort();
-                Reply::ok()
+        with_engine(|engine| {
+            // RedisGears aborts through an internal all-shards execution of an internal
+            // plan, so an abort takes one id of each counter (behaviour.md §5.1).
+            engine.store.next_plan_id();
+            engine.store.next_execution_id();
+            match find(engine, &id) {
+                None => errors::execution_does_not_exist(),
+                Some(execution) => {
+                    execution.abort();
+                    Reply::ok()
+                }
             }
         })
     })
