@@ -131,6 +131,210 @@ pub fn get_execution_shard(view: &ExecutionPlanView) -> Reply {
     Reply::array([execution_plan_entry(view)])
 }
 
+/// The counters every registration shows in RG.DUMPREGISTRATIONS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrationStatsView {
+    /// `async`, `async_local` or `sync`.
+    pub mode: &'static str,
+    /// Executions triggered.
+    pub triggered: i64,
+    /// Executions that succeeded.
+    pub success: i64,
+    /// Executions that failed.
+    pub failures: i64,
+    /// Executions aborted.
+    pub aborted: i64,
+    /// Milliseconds of the last run.
+    pub last_run_ms: i64,
+    /// Milliseconds of all runs.
+    pub total_run_ms: i64,
+    /// Average milliseconds per finished run.
+    pub avg_run_ms: f64,
+    /// The last error, cleared by a later success.
+    pub last_error: Option<String>,
+}
+
+/// The reader-specific part of a registration's dump.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegistrationArgsView {
+    /// KeysReader: `regex`, `eventTypes`, `keyTypes`, `hookCommands`.
+    Keys {
+        /// The prefix as given.
+        regex: Vec<u8>,
+        /// Event names, or none for all.
+        event_types: Option<Vec<String>>,
+        /// Key types, or none for all.
+        key_types: Option<Vec<String>>,
+        /// Commands of `commands=`, or none.
+        hook_commands: Option<Vec<String>>,
+    },
+    /// CommandReader: `trigger` (the trigger or the hooked command) and `inorder`.
+    Command {
+        /// The trigger name, or the hooked command.
+        trigger: String,
+        /// Whether executions run one after another.
+        in_order: bool,
+    },
+    /// StreamReader: batching, policy, lag and status.
+    Stream {
+        /// `batch`.
+        batch: i64,
+        /// `duration` in milliseconds.
+        duration_ms: i64,
+        /// The stream prefix.
+        stream: Vec<u8>,
+        /// `trimStream`.
+        trim: bool,
+        /// `continue`, `abort` or `retry`.
+        on_failed_policy: &'static str,
+        /// `onFailedRetryInterval` in seconds.
+        retry_interval: i64,
+        /// Lag of the last batch, ms.
+        last_lag_ms: i64,
+        /// Average lag, ms.
+        avg_lag_ms: f64,
+        /// `OK`, `WAITING_FOR_RETRY_ON_FAILURE`, `ABORTED` or `PAUSED`.
+        status: &'static str,
+    },
+}
+
+/// One registration as RG.DUMPREGISTRATIONS shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrationView {
+    /// The registration id.
+    pub id: String,
+    /// `KeysReader`, `StreamReader` or `CommandReader`.
+    pub reader: &'static str,
+    /// The description.
+    pub desc: Option<String>,
+    /// The counters.
+    pub stats: RegistrationStatsView,
+    /// The reader's part.
+    pub args: RegistrationArgsView,
+    /// The session string (PD).
+    pub private_data: Option<String>,
+}
+
+fn optional_text(text: &Option<String>) -> Reply {
+    text.as_ref()
+        .map_or(Reply::Nil, |t| Reply::bulk(t.as_bytes()))
+}
+
+fn optional_list(items: &Option<Vec<String>>) -> Reply {
+    items.as_ref().map_or(Reply::Nil, |items| {
+        Reply::array(items.iter().map(|i| Reply::bulk(i.as_bytes())))
+    })
+}
+
+/// `RegistrationData`: 20 items (KeysReader, CommandReader) or 26 (StreamReader).
+pub fn registration_data(stats: &RegistrationStatsView, args: &RegistrationArgsView) -> Reply {
+    let mut items = vec![
+        Reply::bulk("mode"),
+        Reply::bulk(stats.mode),
+        Reply::bulk("numTriggered"),
+        Reply::Integer(stats.triggered),
+        Reply::bulk("numSuccess"),
+        Reply::Integer(stats.success),
+        Reply::bulk("numFailures"),
+        Reply::Integer(stats.failures),
+        Reply::bulk("numAborted"),
+        Reply::Integer(stats.aborted),
+        Reply::bulk("lastRunDurationMS"),
+        Reply::Integer(stats.last_run_ms),
+        Reply::bulk("totalRunDurationMS"),
+        Reply::Integer(stats.total_run_ms),
+        Reply::bulk("avgRunDurationMS"),
+        Reply::Double(stats.avg_run_ms),
+    ];
+    let last_error = [Reply::bulk("lastError"), optional_text(&stats.last_error)];
+    match args {
+        RegistrationArgsView::Keys {
+            regex,
+            event_types,
+            key_types,
+            hook_commands,
+        } => {
+            items.extend(last_error);
+            items.push(Reply::bulk("args"));
+            items.push(Reply::array([
+                Reply::bulk("regex"),
+                Reply::bulk(regex.clone()),
+                Reply::bulk("eventTypes"),
+                optional_list(event_types),
+                Reply::bulk("keyTypes"),
+                optional_list(key_types),
+                Reply::bulk("hookCommands"),
+                optional_list(hook_commands),
+            ]));
+        }
+        RegistrationArgsView::Command { trigger, in_order } => {
+            items.extend(last_error);
+            items.push(Reply::bulk("args"));
+            items.push(Reply::array([
+                Reply::bulk("trigger"),
+                Reply::bulk(trigger.as_bytes()),
+                Reply::bulk("inorder"),
+                Reply::Integer(i64::from(*in_order)),
+            ]));
+        }
+        RegistrationArgsView::Stream {
+            batch,
+            duration_ms,
+            stream,
+            trim,
+            on_failed_policy,
+            retry_interval,
+            last_lag_ms,
+            avg_lag_ms,
+            status,
+        } => {
+            items.push(Reply::bulk("lastEstimatedLagMS"));
+            items.push(Reply::Integer(*last_lag_ms));
+            items.push(Reply::bulk("avgEstimatedLagMS"));
+            items.push(Reply::Double(*avg_lag_ms));
+            items.extend(last_error);
+            items.push(Reply::bulk("args"));
+            items.push(Reply::array([
+                Reply::bulk("batchSize"),
+                Reply::Integer(*batch),
+                Reply::bulk("durationMS"),
+                Reply::Integer(*duration_ms),
+                Reply::bulk("stream"),
+                Reply::bulk(stream.clone()),
+                Reply::bulk("trimStream"),
+                Reply::Integer(i64::from(*trim)),
+                Reply::bulk("onFailedPolicy"),
+                Reply::bulk(*on_failed_policy),
+                Reply::bulk("retryInterval"),
+                Reply::Integer(*retry_interval),
+            ]));
+            items.push(Reply::bulk("status"));
+            items.push(Reply::bulk(*status));
+        }
+    }
+    Reply::Array(items)
+}
+
+/// RG.DUMPREGISTRATIONS: a 12-item array per registration.
+pub fn dump_registrations(registrations: &[RegistrationView]) -> Reply {
+    Reply::array(registrations.iter().map(|r| {
+        Reply::array([
+            Reply::bulk("id"),
+            Reply::bulk(r.id.as_bytes()),
+            Reply::bulk("reader"),
+            Reply::bulk(r.reader),
+            Reply::bulk("desc"),
+            optional_text(&r.desc),
+            Reply::bulk("RegistrationData"),
+            registration_data(&r.stats, &r.args),
+            Reply::bulk("PD"),
+            optional_text(&r.private_data),
+            Reply::bulk("ExecutionThreadPool"),
+            Reply::bulk("DefaultPool"),
+        ])
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +348,91 @@ mod tests {
                 Reply::array([Reply::bulk("boom")])
             ])
         );
+    }
+
+    fn stats() -> RegistrationStatsView {
+        RegistrationStatsView {
+            mode: "async",
+            triggered: 1,
+            success: 1,
+            failures: 0,
+            aborted: 0,
+            last_run_ms: 0,
+            total_run_ms: 0,
+            avg_run_ms: 0.0,
+            last_error: None,
+        }
+    }
+
+    fn len(reply: &Reply) -> usize {
+        match reply {
+            Reply::Array(items) => items.len(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn registration_data_has_the_documented_sizes() {
+        let keys = RegistrationArgsView::Keys {
+            regex: b"*".to_vec(),
+            event_types: None,
+            key_types: Some(vec!["string".into()]),
+            hook_commands: None,
+        };
+        assert_eq!(len(&registration_data(&stats(), &keys)), 20);
+        let command = RegistrationArgsView::Command {
+            trigger: "test".into(),
+            in_order: false,
+        };
+        let data = registration_data(&stats(), &command);
+        assert_eq!(len(&data), 20);
+        let Reply::Array(items) = &data else { panic!() };
+        assert_eq!(items[15], Reply::Double(0.0));
+        assert_eq!(
+            items[19],
+            Reply::array([
+                Reply::bulk("trigger"),
+                Reply::bulk("test"),
+                Reply::bulk("inorder"),
+                Reply::Integer(0)
+            ])
+        );
+        let stream = RegistrationArgsView::Stream {
+            batch: 1,
+            duration_ms: 0,
+            stream: b"s".to_vec(),
+            trim: true,
+            on_failed_policy: "continue",
+            retry_interval: 1,
+            last_lag_ms: 0,
+            avg_lag_ms: 0.0,
+            status: "OK",
+        };
+        let data = registration_data(
+            &RegistrationStatsView {
+                last_error: Some("boom".into()),
+                ..stats()
+            },
+            &stream,
+        );
+        assert_eq!(len(&data), 26);
+        let Reply::Array(items) = &data else { panic!() };
+        assert_eq!(
+            (items[20].clone(), items[21].clone()),
+            (Reply::bulk("lastError"), Reply::bulk("boom"))
+        );
+        let entry = dump_registrations(&[RegistrationView {
+            id: "x-1".into(),
+            reader: "StreamReader",
+            desc: None,
+            stats: stats(),
+            args: stream,
+            private_data: None,
+        }]);
+        let Reply::Array(entries) = entry else {
+            panic!()
+        };
+        assert_eq!(len(&entries[0]), 12);
     }
 
     #[test]
