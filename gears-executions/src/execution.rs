@@ -87,6 +87,17 @@ struct State {
     interrupter: Option<Arc<dyn Interrupter>>,
 }
 
+impl State {
+    /// The outcome as it stands (a copy: waiters and callers outlive the lock).
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            status: self.status,
+            results: self.results.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
 /// One execution.
 pub struct Execution {
     id: GearsId,
@@ -189,11 +200,7 @@ impl Execution {
         state.total_duration = total_duration;
         state.interrupter = None;
         let waiters = std::mem::take(&mut state.waiters);
-        let outcome = Outcome {
-            status,
-            results: state.results.clone(),
-            errors: state.errors.clone(),
-        };
+        let outcome = state.outcome();
         drop(state);
         self.finished.notify_all();
         for waiter in waiters {
@@ -233,11 +240,7 @@ impl Execution {
     pub fn on_done(&self, waiter: impl FnOnce(&Outcome) + Send + 'static) {
         let mut state = self.state();
         if state.status.is_finished() {
-            let outcome = Outcome {
-                status: state.status,
-                results: state.results.clone(),
-                errors: state.errors.clone(),
-            };
+            let outcome = state.outcome();
             drop(state);
             waiter(&outcome);
         } else {
@@ -248,11 +251,7 @@ impl Execution {
     /// The outcome if finished.
     pub fn outcome(&self) -> Option<Outcome> {
         let state = self.state();
-        state.status.is_finished().then(|| Outcome {
-            status: state.status,
-            results: state.results.clone(),
-            errors: state.errors.clone(),
-        })
+        state.status.is_finished().then(|| state.outcome())
     }
 
     /// Blocks the calling thread until finished or `timeout`; for tests and tools.

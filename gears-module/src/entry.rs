@@ -103,10 +103,7 @@ pub fn request<H>(ctx: &Context, args: Vec<RedisString>, name: &str, handler: H)
 where
     H: FnOnce(&Context, Request) -> Reply,
 {
-    command(ctx, args, name, |ctx, argv| match Request::parse(argv) {
-        Ok(request) => handler(ctx, request),
-        Err(error) => error.reply(),
-    })
+    request_or_block(ctx, args, name, |ctx, request| Some(handler(ctx, request)))
 }
 
 /// Like [`request`], for handlers that may block the client (`None`).

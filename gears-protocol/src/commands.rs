@@ -222,11 +222,6 @@ impl CommandName {
             .find(|spec| spec.command == self)
             .unwrap_or(&COMMANDS[0])
     }
-
-    /// The upper-case name used in logs and messages (`RG.CONFIGGET`).
-    pub fn display_name(self) -> String {
-        self.spec().name.to_ascii_uppercase()
-    }
 }
 
 #[cfg(test)]

@@ -7,21 +7,11 @@
 //! Python calls: none at all for `countby()` with its default extractor, which is
 //! what makes word counts and prefix counts fast.
 
-use crate::callback::PyCallback;
-use crate::errors::error_text;
+use crate::callback::{key_bytes, step_error, PyCallback};
 use crate::records::{py_to_record, record_to_py, PyRecord};
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
 use pyo3::prelude::*;
-use pyo3::types::PyString;
-
-fn attempt_traceback() -> bool {
-    crate::host::host().is_none_or(|host| host.attempt_traceback())
-}
-
-fn step_error(py: Python<'_>, error: &PyErr) -> StepError {
-    StepError::new(error_text(py, error, attempt_traceback()))
-}
 
 fn long(record: &Record) -> i64 {
     match record {
@@ -86,14 +76,7 @@ impl Callback for RecordAsKey {
         match record {
             Record::Text(bytes) => Ok(bytes.clone()),
             Record::Opaque(value) => match value.as_any().downcast_ref::<PyRecord>() {
-                Some(object) => Python::attach(|py| {
-                    let object = object.0.bind(py);
-                    let text = match object.cast::<PyString>() {
-                        Ok(text) => text.clone(),
-                        Err(_) => object.repr().map_err(|e| step_error(py, &e))?,
-                    };
-                    Ok(text.to_string_lossy().into_owned().into_bytes())
-                }),
+                Some(object) => Python::attach(|py| key_bytes(py, object.0.bind(py))),
                 None => Err(StepError::new("a record of another runtime")),
             },
             Record::Long(value) => Ok(value.to_string().into_bytes()),

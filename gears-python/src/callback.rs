@@ -5,7 +5,7 @@
 //! exception becomes the step error, with RedisGears' error text. The first step of
 //! every Python plan is [`ToPyRecord`], RedisGears' `RedisGearsPy_ToPyRecordMapper`.
 
-use crate::errors::error_text;
+use crate::errors::run_error_text;
 use crate::gears_module::GearsForceStopped;
 use crate::records::{bytes_to_py, py_to_record, record_to_py};
 use gears_executions::plan::{Callback, StepError, StepResult};
@@ -16,13 +16,19 @@ use pyo3::types::{PyList, PyString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Whether error texts carry the traceback (`PythonAttemptTraceback`).
-fn attempt_traceback() -> bool {
-    crate::host::host().is_none_or(|host| host.attempt_traceback())
+/// The step error of a Python exception raised during a run.
+pub(crate) fn step_error(py: Python<'_>, error: &PyErr) -> StepError {
+    StepError::new(run_error_text(py, error))
 }
 
-fn step_error(py: Python<'_>, error: &PyErr) -> StepError {
-    StepError::new(error_text(py, error, attempt_traceback()))
+/// The key bytes of a Python key: a `str` is the key itself; anything else is keyed
+/// by its `repr()` (RedisGears' groupby/countby keys).
+pub(crate) fn key_bytes(py: Python<'_>, key: &Bound<'_, PyAny>) -> StepResult<Vec<u8>> {
+    let text = match key.cast::<PyString>() {
+        Ok(text) => text.clone(),
+        Err(_) => key.repr().map_err(|e| step_error(py, &e))?,
+    };
+    Ok(text.to_string_lossy().into_owned().into_bytes())
 }
 
 /// A Python function called by a step.
@@ -117,12 +123,7 @@ impl Callback for PyCallback {
         Python::attach(|py| {
             let argument = borrowed_to_py(py, record)?;
             let key = self.call(py, (argument,))?;
-            // A str is the key itself; anything else is keyed by its repr.
-            let text = match key.cast::<PyString>() {
-                Ok(text) => text.clone(),
-                Err(_) => key.repr().map_err(|e| step_error(py, &e))?,
-            };
-            Ok(text.to_string_lossy().into_owned().into_bytes())
+            key_bytes(py, &key)
         })
     }
 

@@ -58,6 +58,13 @@ pub fn error_text(py: Python<'_>, err: &PyErr, attempt_traceback: bool) -> Strin
     )
 }
 
+/// [`error_text`] under the host's `PythonAttemptTraceback` (on when there is no host):
+/// the text of an error raised while a run is executing.
+pub(crate) fn run_error_text(py: Python<'_>, err: &PyErr) -> String {
+    let attempt_traceback = crate::host::host().is_none_or(|host| host.attempt_traceback());
+    error_text(py, err, attempt_traceback)
+}
+
 /// `str(object)`, or a placeholder when that raises.
 fn str_or_unprintable(object: &Bound<'_, PyAny>) -> String {
     match object.str() {

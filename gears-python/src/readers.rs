@@ -10,14 +10,15 @@
 
 use crate::builder::ReaderRequest;
 use crate::callback::PyRuntime;
-use crate::errors::error_text;
+use crate::errors::{error_text, run_error_text};
 use crate::host::host;
 use crate::records::{bytes_to_py, hash_set_to_py, py_to_record};
-use gears_executions::reader::{KeyNamesReader, KeysReader, Push, Reader};
+use gears_executions::reader::{KeyNamesReader, KeySpace, KeysReader, Push, Reader};
 use gears_executions::runner::Runtime;
 use gears_protocol::Reply;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator};
+use std::sync::Arc;
 
 /// How many generator items one batch takes (one GIL acquisition).
 const PYTHON_BATCH: usize = 1000;
@@ -29,28 +30,22 @@ pub fn make_reader(request: ReaderRequest) -> Result<Box<dyn Reader>, String> {
             pattern,
             no_scan,
             read_value,
-        } => {
-            let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
-            Ok(Box::new(KeysReader::new(
-                host.keyspace(),
-                pattern,
-                no_scan,
-                read_value,
-            )))
-        }
+        } => Ok(Box::new(KeysReader::new(
+            host_keyspace()?,
+            pattern,
+            no_scan,
+            read_value,
+        ))),
         ReaderRequest::KeyNames {
             pattern,
             no_scan,
             count,
-        } => {
-            let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
-            Ok(Box::new(KeyNamesReader::new(
-                host.keyspace(),
-                pattern,
-                no_scan,
-                count,
-            )))
-        }
+        } => Ok(Box::new(KeyNamesReader::new(
+            host_keyspace()?,
+            pattern,
+            no_scan,
+            count,
+        ))),
         ReaderRequest::Stream { key, from_id } => Ok(Box::new(StreamReader {
             key,
             from_id,
@@ -64,13 +59,15 @@ pub fn make_reader(request: ReaderRequest) -> Result<Box<dyn Reader>, String> {
     }
 }
 
+/// The keyspace of the host the keys readers scan.
+fn host_keyspace() -> Result<Arc<dyn KeySpace>, String> {
+    let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
+    Ok(host.keyspace())
+}
+
 /// The runtime a Python run uses.
 pub fn runtime() -> PyRuntime {
     PyRuntime
-}
-
-fn attempt_traceback() -> bool {
-    host().is_none_or(|host| host.attempt_traceback())
 }
 
 /// PythonReader.
@@ -91,7 +88,7 @@ impl Reader for PythonReader {
             if self.iterator.is_none() {
                 let value = self.function.bind(py).call0().map_err(|e| {
                     self.done = true;
-                    error_text(py, &e, attempt_traceback())
+                    run_error_text(py, &e)
                 })?;
                 // SAFETY: the GIL is held and value is a live object.
                 let is_generator = unsafe { pyo3::ffi::PyGen_Check(value.as_ptr()) } != 0;
@@ -101,9 +98,7 @@ impl Reader for PythonReader {
                     push(py_to_record(value));
                     return Ok(false);
                 }
-                let iterator = value
-                    .try_iter()
-                    .map_err(|e| error_text(py, &e, attempt_traceback()))?;
+                let iterator = value.try_iter().map_err(|e| run_error_text(py, &e))?;
                 self.iterator = Some(iterator.unbind());
             }
             let Some(iterator) = &self.iterator else {
@@ -120,7 +115,7 @@ impl Reader for PythonReader {
                     }
                     Some(Err(error)) => {
                         self.done = true;
-                        return Err(error_text(py, &error, attempt_traceback()));
+                        return Err(run_error_text(py, &error));
                     }
                     None => {
                         self.done = true;
