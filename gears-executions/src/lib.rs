@@ -43,4 +43,5 @@ pub mod pool;
 pub mod reader;
 pub mod record;
 pub mod runner;
+pub mod serial;
 pub mod store;

@@ -14,6 +14,15 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Called with a message when a job panics.
 pub type PanicHandler = Arc<dyn Fn(String) + Send + Sync>;
 
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".to_owned())
+}
+
 /// A fixed set of named threads running jobs in submission order.
 pub struct WorkerPool {
     sender: Option<Sender<Job>>,
@@ -33,12 +42,7 @@ impl WorkerPool {
                 .spawn(move || {
                     for job in receiver.iter() {
                         if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
-                            let message = payload
-                                .downcast_ref::<&str>()
-                                .map(|s| (*s).to_owned())
-                                .or_else(|| payload.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "non-text panic payload".to_owned());
-                            on_panic(message);
+                            on_panic(panic_message(payload.as_ref()));
                         }
                     }
                 })?;

@@ -33,7 +33,9 @@ impl KeySpace for RedisKeySpace {
     }
 
     fn read_key(&self, key: &[u8], read_value: bool) -> Result<KeyEntry, String> {
-        Ok(with_redis(|ctx| read_entry(ctx, key, read_value)))
+        Ok(with_redis(|ctx| {
+            internal_read(|| read_entry(ctx, key, read_value))
+        }))
     }
 }
 
@@ -147,7 +149,8 @@ unsafe extern "C" fn on_key(
         // SAFETY: `private` is the `Collected` that `next` passed to RedisModule_Scan,
         // alive and not otherwise borrowed during the call.
         let collected = unsafe { &mut *private.cast::<Collected<'_>>() };
-        let name = string_bytes(name);
+        // SAFETY: Redis hands the scan callback a live key name for the call.
+        let name = unsafe { string_bytes(name) };
         if !glob_match(collected.pattern, name) {
             return;
         }
@@ -204,7 +207,10 @@ fn key_type(kind: i32) -> KeyType {
 }
 
 /// The bytes of a module string (valid while the string is).
-fn string_bytes<'a>(string: *mut raw::RedisModuleString) -> &'a [u8] {
+///
+/// # Safety
+/// `string` must be a live module string that outlives the returned slice.
+pub unsafe fn string_bytes<'a>(string: *mut raw::RedisModuleString) -> &'a [u8] {
     let mut len = 0usize;
     // SAFETY: reading a function pointer that RedisModule_Init has filled.
     let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
@@ -233,6 +239,44 @@ fn string_value(key: *mut raw::RedisModuleKey) -> Vec<u8> {
     }
     // SAFETY: Redis guarantees `len` readable bytes at `data` while the key is open.
     unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec()
+}
+
+thread_local! {
+    /// Set while gears-rs itself reads a key: a miss there is not a client's miss,
+    /// so it must not fire `keymiss` registrations.
+    static READING_INTERNALLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside one of gears-rs' own key reads.
+pub fn reading_internally() -> bool {
+    READING_INTERNALLY.with(std::cell::Cell::get)
+}
+
+fn internal_read<R>(body: impl FnOnce() -> R) -> R {
+    let previous = READING_INTERNALLY.with(|flag| flag.replace(true));
+    let result = body();
+    READING_INTERNALLY.with(|flag| flag.set(previous));
+    result
+}
+
+/// The type of `key` as KeysReader registrations name it in `keyTypes` (`string`,
+/// `hash`, ..., `stream`, `module`, or `empty` for a missing key).
+pub fn key_type_name(key: &[u8]) -> &'static str {
+    with_redis(|ctx| {
+        internal_read(|| {
+            let name = ctx.create_string(key.to_vec());
+            match ctx.open_key(&name).key_type() {
+                raw::KeyType::Empty => "empty",
+                raw::KeyType::String => "string",
+                raw::KeyType::List => "list",
+                raw::KeyType::Hash => "hash",
+                raw::KeyType::Set => "set",
+                raw::KeyType::ZSet => "zset",
+                raw::KeyType::Stream => "stream",
+                raw::KeyType::Module => "module",
+            }
+        })
+    })
 }
 
 /// One key by name, with the Redis lock held.

@@ -20,6 +20,7 @@ pub mod keyspace;
 pub mod log;
 pub mod python_host;
 pub mod redis_access;
+pub mod registrations;
 pub mod reply;
 pub mod state;
 
@@ -195,6 +196,13 @@ mod entry_points {
             ["rg.dumpexecutions", commands::executions::dumpexecutions, "readonly", 0, 0, 0, ""],
             ["rg.dropexecution", commands::executions::dropexecution, "readonly", 0, 0, 0, ""],
             ["rg.abortexecution", commands::executions::abortexecution, "readonly", 0, 0, 0, ""],
+            ["rg.dumpregistrations", commands::registrations::dumpregistrations, "readonly", 0, 0, 0, ""],
+            ["rg.unregister", commands::registrations::unregister, "readonly", 0, 0, 0, ""],
+            ["rg.clearregistrationsstats", commands::registrations::clearregistrationsstats, "readonly", 0, 0, 0, ""],
+            ["rg.pauseregistrations", commands::registrations::pauseregistrations, "readonly", 0, 0, 0, ""],
+            ["rg.unpauseregistrations", commands::registrations::unpauseregistrations, "readonly", 0, 0, 0, ""],
+            ["rg.trigger", commands::trigger::rg_trigger, "readonly", 0, 0, 0, ""],
+            ["rg.triggeronkey", commands::trigger::rg_triggeronkey, "readonly", 2, 2, 1, ""],
         ],
     }
 }

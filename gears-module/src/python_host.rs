@@ -8,6 +8,7 @@ use crate::state;
 use gears_executions::reader::KeySpace;
 use gears_protocol::Reply;
 use gears_python::host::{Host, LogLevel};
+use gears_registrations::registry::Candidate;
 use std::sync::Arc;
 
 /// The host gears-python calls for `execute`, `atomic`, `log`, `configGet`, ...
@@ -62,6 +63,23 @@ impl Host for ModuleHost {
         state::engine()
             .map(|engine| engine.store.next_plan_id().to_string())
             .unwrap_or_default()
+    }
+
+    fn verify_registration(
+        &self,
+        candidate: Candidate<'_>,
+        same_session: &[Candidate<'_>],
+    ) -> Result<(), String> {
+        if matches!(
+            candidate.reader,
+            gears_registrations::registration::ReaderArgs::Stream(_)
+        ) {
+            return Err("StreamReader registrations are not supported by gears-rs yet".to_owned());
+        }
+        let replacing = crate::registrations::sessions::replacing();
+        crate::registrations::registry()
+            .verify(candidate, &replacing, same_session)
+            .map_err(str::to_owned)
     }
 
     fn is_async_allowed(&self) -> bool {

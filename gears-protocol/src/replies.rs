@@ -315,6 +315,50 @@ pub fn registration_data(stats: &RegistrationStatsView, args: &RegistrationArgsV
     Reply::Array(items)
 }
 
+/// A session as the `PD` string of RG.DUMPREGISTRATIONS shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    /// The session id (the `ID` of RG.PYEXECUTE, or 40 random hex characters).
+    pub id: String,
+    /// Its `DESCRIPTION`.
+    pub description: Option<String>,
+    /// How many holders keep it alive (the sessions dictionary and its registrations).
+    pub ref_count: i64,
+    /// `primary`, `temprary` (sic) or `None`.
+    pub linked: &'static str,
+    /// Unlinked by an upgrade and not yet freed.
+    pub dead: bool,
+    /// Requirements still to install.
+    pub installation_needed: bool,
+    /// Its registrations' ids, oldest first.
+    pub registrations: Vec<String>,
+    /// Its requirements.
+    pub requirements: Vec<String>,
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("'{item}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `PD` string: `{'sessionName':'<id>', 'sessionDescription':'<d|null>', ...}`.
+pub fn session_private_data(session: &SessionView) -> String {
+    format!(
+        "{{'sessionName':'{}', 'sessionDescription':'{}', 'refCount': {}, 'linkedTo': {}, 'dead': {}, 'isInstallationNeeded':{}, 'registrationsList':[{}], 'depsList':[{}]}}",
+        session.id,
+        session.description.as_deref().unwrap_or("null"),
+        session.ref_count,
+        session.linked,
+        session.dead,
+        i32::from(session.installation_needed),
+        quoted_list(&session.registrations),
+        quoted_list(&session.requirements),
+    )
+}
+
 /// RG.DUMPREGISTRATIONS: a 12-item array per registration.
 pub fn dump_registrations(registrations: &[RegistrationView]) -> Reply {
     Reply::array(registrations.iter().map(|r| {
@@ -337,6 +381,24 @@ pub fn dump_registrations(registrations: &[RegistrationView]) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pd_string_lists_the_session() {
+        let view = super::SessionView {
+            id: "s1".to_owned(),
+            description: None,
+            ref_count: 2,
+            linked: "primary",
+            dead: false,
+            installation_needed: false,
+            registrations: vec!["0000000000000000000000000000000000000000-1".to_owned()],
+            requirements: Vec::new(),
+        };
+        assert_eq!(
+            super::session_private_data(&view),
+            "{'sessionName':'s1', 'sessionDescription':'null', 'refCount': 2, 'linkedTo': primary, 'dead': false, 'isInstallationNeeded':0, 'registrationsList':['0000000000000000000000000000000000000000-1'], 'depsList':[]}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -10,7 +10,9 @@
 use crate::aggregates::{AggregateWith, CountRecords, RecordAsKey, SumCounts};
 use crate::callback::{PyCallback, ToPyRecord};
 use crate::gears_module::GearsError;
+use crate::register::{register_args, RegisterArgs};
 use gears_executions::plan::{Plan, Step, StepKind};
+use gears_registrations::registry::Candidate;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFunction, PyInt, PyString, PyTuple};
 use std::cell::RefCell;
@@ -71,11 +73,24 @@ pub struct PendingRun {
     pub mode: RunMode,
 }
 
+/// A registration a script made, not yet applied.
+#[derive(Debug)]
+pub struct PendingRegistration {
+    /// Its id (the plan id of the copy made at register time).
+    pub id: String,
+    /// Reader and steps.
+    pub plan: Plan,
+    /// Mode, reader arguments and `onRegistered`.
+    pub args: RegisterArgs,
+}
+
 /// What one RG.PYEXECUTE script did.
 #[derive(Debug, Default)]
 pub struct ScriptContext {
     /// The run it asked for, if any.
     pub run: Option<PendingRun>,
+    /// The registrations it made, in order.
+    pub registrations: Vec<PendingRegistration>,
 }
 
 thread_local! {
@@ -480,6 +495,57 @@ impl PyFlatExecution {
             return Err(error);
         }
         self.pending(reader, mode)
+    }
+
+    /// `register(**kwargs)`: checks the keywords and the registration against the
+    /// live ones, and records it for the module to apply after the script. Returns
+    /// the registration id.
+    #[pyo3(signature = (**kwargs))]
+    fn register(&mut self, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        let args = register_args(&self.reader, kwargs)?;
+        let host = crate::host::host();
+        SCRIPT.with(|slot| {
+            let slot = slot.borrow();
+            let Some(context) = slot.as_ref() else {
+                return Err(gears_error(
+                    "register() outside RG.PYEXECUTE is not supported",
+                ));
+            };
+            let earlier: Vec<Candidate<'_>> = context
+                .registrations
+                .iter()
+                .map(|r| Candidate {
+                    reader: &r.args.reader,
+                    mode: r.args.mode,
+                })
+                .collect();
+            let candidate = Candidate {
+                reader: &args.reader,
+                mode: args.mode,
+            };
+            match host {
+                Some(host) => host.verify_registration(candidate, &earlier),
+                None => Ok(()),
+            }
+            .map_err(|message| gears_error(&message))
+        })?;
+        // The registration is a copy of the builder's plan, with its own plan id.
+        let id = host.map(|host| host.next_plan_id()).unwrap_or_default();
+        let registration = PendingRegistration {
+            id: id.clone(),
+            plan: Plan {
+                reader: self.reader.clone(),
+                steps: self.steps.clone(),
+                description: self.description.clone(),
+            },
+            args,
+        };
+        SCRIPT.with(|slot| {
+            if let Some(context) = slot.borrow_mut().as_mut() {
+                context.registrations.push(registration);
+            }
+        });
+        Ok(id)
     }
 
     /// `aggregate(zero, seqOp, combOp)`: local accumulate, collect, global accumulate,

@@ -211,6 +211,23 @@ impl Runtime for PyRuntime {
     }
 }
 
+/// The Python runtime of executions that run inline, inside the event or command that
+/// triggered them (`mode='sync'`): nothing can abort them while the server waits on
+/// them, and they must leave alone the interrupter of an execution they run nested
+/// in (a write of an async execution can fire a sync registration on its thread).
+#[derive(Debug, Default)]
+pub struct PyInlineRuntime;
+
+impl Runtime for PyInlineRuntime {
+    fn batch_scope(&self, work: &mut dyn FnMut()) {
+        Python::attach(|_| work());
+    }
+
+    fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {
+        None
+    }
+}
+
 /// Raises `gears.forcestopped` in the thread running an execution.
 struct PyInterrupter {
     thread: std::os::raw::c_long,

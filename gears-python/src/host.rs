@@ -7,6 +7,7 @@
 
 use gears_executions::reader::KeySpace;
 use gears_protocol::Reply;
+use gears_registrations::registry::Candidate;
 use std::sync::{Arc, OnceLock};
 
 /// Severity of a `log()` line, with the names Redis and RedisGears use.
@@ -47,6 +48,17 @@ pub trait Host: Send + Sync {
     /// Takes the next plan/registration id (behaviour.md §5.1: every builder takes
     /// one, even for an unknown reader).
     fn next_plan_id(&self) -> String;
+    /// Checks a registration against the live ones before the script may make it
+    /// (RedisGears' `verifyRegister`): RedisGears' error text if it may not.
+    /// `same_session` are the registrations this script made before it.
+    fn verify_registration(
+        &self,
+        candidate: Candidate<'_>,
+        same_session: &[Candidate<'_>],
+    ) -> Result<(), String> {
+        let _ = (candidate, same_session);
+        Ok(())
+    }
 }
 
 static HOST: OnceLock<Arc<dyn Host>> = OnceLock::new();

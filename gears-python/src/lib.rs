@@ -49,6 +49,7 @@ pub mod host;
 pub mod interpreter;
 pub mod readers;
 pub mod records;
+pub mod register;
 pub mod runtime_functions;
 pub mod session;
 

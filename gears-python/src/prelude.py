@@ -6,7 +6,7 @@
 # (redisgears.gearsCtx), the sugar operations RedisGears builds in Python (aggregate,
 # aggregateby, count, countby, avg, sort, distinct, KeysOnlyReader, ShardsIDReader),
 # and the runtime functions under their script names (execute, atomic, log,
-# configGet, hashtag, ...). Still to come: register() and the asyncio helpers.
+# configGet, hashtag, ...). Still to come: the asyncio helpers.
 
 import redisgears
 import redisgears as rg
@@ -199,6 +199,18 @@ class GearsBuilder(object):
         if collect:
             self.gearsCtx.collect()
         return self.gearsCtx.run(arg or self.defaultArg, **kwargs)
+
+    def register(self, prefix='*', convertToStr=True, collect=True, **kwargs):
+        """Registers the plan to run on events; returns the registration id."""
+        if convertToStr:
+            self.gearsCtx.map(lambda x: str(x))
+        if collect:
+            self.gearsCtx.collect()
+        kwargs['prefix'] = prefix
+        if 'regex' in kwargs:
+            log('Using regex argument with register is deprecated and missleading, use prefix instead.', level='warning')
+            kwargs['prefix'] = kwargs['regex']
+        return self.gearsCtx.register(**kwargs)
 
 
 GB = GearsBuilder

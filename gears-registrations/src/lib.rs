@@ -26,4 +26,5 @@
 
 pub mod prefix;
 pub mod registration;
+pub mod registry;
 pub mod stream;

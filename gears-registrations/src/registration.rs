@@ -292,8 +292,48 @@ impl Registration {
     }
 }
 
+/// The finished local executions a registration keeps listed
+/// (`MaxExecutionsPerRegistration`): the oldest go first.
+#[derive(Debug, Default)]
+pub struct RecentExecutions {
+    ids: std::collections::VecDeque<GearsId>,
+}
+
+impl RecentExecutions {
+    /// Records a finished execution and returns the ones that no longer fit under
+    /// `cap` (0 or less keeps none), oldest first, for the caller to drop.
+    pub fn push(&mut self, id: GearsId, cap: i64) -> Vec<GearsId> {
+        self.ids.push_back(id);
+        let keep = usize::try_from(cap).unwrap_or(0);
+        let over = self.ids.len().saturating_sub(keep);
+        self.ids.drain(..over).collect()
+    }
+
+    /// Forgets an execution dropped by other means (RG.DROPEXECUTION, trimming).
+    pub fn forget(&mut self, id: &GearsId) {
+        self.ids.retain(|kept| kept != id);
+    }
+
+    /// Every id kept, oldest first.
+    pub fn ids(&self) -> impl Iterator<Item = &GearsId> {
+        self.ids.iter()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn recent_executions_keep_the_newest_under_the_cap() {
+        let id = |n| GearsId::new(ShardId::STANDALONE, n);
+        let mut recent = RecentExecutions::default();
+        assert!(recent.push(id(1), 2).is_empty());
+        assert!(recent.push(id(2), 2).is_empty());
+        assert_eq!(recent.push(id(3), 2), vec![id(1)]);
+        recent.forget(&id(2));
+        assert_eq!(recent.ids().copied().collect::<Vec<_>>(), vec![id(3)]);
+        assert_eq!(recent.push(id(4), 0), vec![id(3), id(4)]);
+    }
+
     use super::*;
     use gears_protocol::ShardId;
     use rstest::rstest;

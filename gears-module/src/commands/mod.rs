@@ -9,3 +9,5 @@ pub mod config;
 pub mod debug;
 pub mod executions;
 pub mod pyexecute;
+pub mod registrations;
+pub mod trigger;

@@ -9,6 +9,7 @@
 use crate::blocked::BlockedClient;
 use crate::entry;
 use crate::log;
+use crate::registrations::sessions;
 use crate::state;
 use gears_executions::execution::Execution;
 use gears_executions::runner::run;
@@ -45,17 +46,32 @@ fn execute(ctx: &Context, request: PyExecute) -> Option<Reply> {
         );
         return Some(errors::could_not_satisfy_requirements());
     }
+    let session_plan = match sessions::plan_session(&request) {
+        Ok(plan) => plan,
+        Err(reply) => return Some(reply),
+    };
     let attempt_traceback = state::config().python_attempt_traceback();
-    let outcome = Python::attach(|py| {
-        let session = Session::new(py)?;
-        let (result, script) =
-            with_script_context(|| session.run_script(py, &request.script, attempt_traceback));
-        result.map(|()| script.run)
+    let outcome = sessions::with_replacing(&session_plan, || {
+        Python::attach(|py| {
+            let session = Session::new(py)?;
+            let (result, script) =
+                with_script_context(|| session.run_script(py, &request.script, attempt_traceback));
+            result.map(|()| script)
+        })
     });
-    match outcome {
-        Err(error) => Some(Reply::error(error.text)),
-        Ok(None) => Some(Reply::ok()),
-        Ok(Some(pending)) => start(ctx, pending, request.unblocking),
+    let script = match outcome {
+        Err(error) => return Some(Reply::error(error.text)),
+        Ok(script) => script,
+    };
+    let registered = sessions::apply(session_plan, script.registrations);
+    match script.run {
+        // Registering wins the reply; a run the script also asked for still runs.
+        Some(pending) if registered => {
+            start(ctx, pending, true);
+            Some(Reply::ok())
+        }
+        Some(pending) => start(ctx, pending, request.unblocking),
+        None => Some(Reply::ok()),
     }
 }
 

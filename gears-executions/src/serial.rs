@@ -1,0 +1,164 @@
+//! Serial queues: jobs that must run one after another (the executions of one
+//! registration), on the shared execution threads.
+//!
+//! A queue takes a pool thread only while it has work: the first job submitted to
+//! an idle queue schedules a drain on the pool, and the drain runs the queued jobs in
+//! order until the queue is empty. A drain hands its thread back after a bounded
+//! number of jobs (and reschedules itself), so one busy registration cannot hold a
+//! pool thread while other work waits.
+
+use crate::pool::{panic_message, PanicHandler, WorkerPool};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A job of a serial queue.
+pub type SerialJob = Box<dyn FnOnce() + Send + 'static>;
+
+/// How many jobs a drain runs before it gives its thread back.
+const JOBS_PER_DRAIN: usize = 256;
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<SerialJob>,
+    /// A drain is scheduled or running.
+    draining: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    on_panic: PanicHandler,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Jobs run in submission order, never two at once.
+#[derive(Clone)]
+pub struct SerialQueue {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SerialQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SerialQueue({} queued)", self.shared.queue().jobs.len())
+    }
+}
+
+impl SerialQueue {
+    /// An empty queue; a job that panics is reported to `on_panic` and the queue
+    /// goes on with the next one.
+    pub fn new(on_panic: PanicHandler) -> SerialQueue {
+        SerialQueue {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                on_panic,
+            }),
+        }
+    }
+
+    /// Queues `job` to run on `pool` after the jobs queued before it; false if the
+    /// pool no longer takes work.
+    pub fn submit(&self, pool: &'static WorkerPool, job: SerialJob) -> bool {
+        let mut queue = self.shared.queue();
+        queue.jobs.push_back(job);
+        if queue.draining {
+            return true;
+        }
+        queue.draining = true;
+        drop(queue);
+        schedule(self.shared.clone(), pool)
+    }
+
+    /// How many jobs wait (not counting one that runs).
+    pub fn len(&self) -> usize {
+        self.shared.queue().jobs.len()
+    }
+
+    /// Whether no job waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn schedule(shared: Arc<Shared>, pool: &'static WorkerPool) -> bool {
+    let retry = shared.clone();
+    let scheduled = pool.submit(Box::new(move || drain(shared, pool)));
+    if !scheduled {
+        retry.queue().draining = false;
+    }
+    scheduled
+}
+
+fn drain(shared: Arc<Shared>, pool: &'static WorkerPool) {
+    for _ in 0..JOBS_PER_DRAIN {
+        let job = {
+            let mut queue = shared.queue();
+            match queue.jobs.pop_front() {
+                Some(job) => job,
+                None => {
+                    queue.draining = false;
+                    return;
+                }
+            }
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+            (shared.on_panic)(panic_message(payload.as_ref()));
+        }
+    }
+    // More may be queued: give the thread back and continue later.
+    schedule(shared, pool);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    fn pool() -> &'static WorkerPool {
+        static POOL: OnceLock<WorkerPool> = OnceLock::new();
+        POOL.get_or_init(|| WorkerPool::new(4, "serial-test", Arc::new(|_| {})).expect("pool"))
+    }
+
+    #[test]
+    fn jobs_run_in_order_and_never_overlap() {
+        let panics = Arc::new(AtomicUsize::new(0));
+        let counted = panics.clone();
+        let queue = SerialQueue::new(Arc::new(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        for n in 0..1000 {
+            let (seen, running, overlaps) = (seen.clone(), running.clone(), overlaps.clone());
+            assert!(queue.submit(
+                pool(),
+                Box::new(move || {
+                    if running.fetch_add(1, Ordering::SeqCst) != 0 {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    seen.lock().expect("lock").push(n);
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    if n % 100 == 7 {
+                        panic!("job {n}");
+                    }
+                })
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().expect("lock").len() < 1000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+        assert_eq!(panics.load(Ordering::SeqCst), 10);
+        assert!(queue.is_empty());
+    }
+}

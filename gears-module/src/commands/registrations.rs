@@ -1,0 +1,115 @@
+//! RG.DUMPREGISTRATIONS, RG.UNREGISTER, RG.CLEARREGISTRATIONSSTATS,
+//! RG.PAUSEREGISTRATIONS and RG.UNPAUSEREGISTRATIONS (behaviour.md §8).
+//!
+//! Standalone for now: what RedisGears does on every shard through an internal
+//! execution is done here on this one (and takes the execution id that internal
+//! execution takes, so ids stay as upstream's).
+
+use crate::entry;
+use crate::registrations::{self, registry};
+use crate::state;
+use gears_protocol::replies;
+use gears_protocol::request::PauseRegistrations;
+use gears_protocol::{errors, Reply, Request};
+use redis_module::{Context, RedisResult, RedisString};
+
+/// Takes the execution id of the internal execution RedisGears runs for a
+/// management command on all shards.
+fn internal_execution() {
+    if let Some(engine) = state::engine() {
+        engine.store.next_execution_id();
+    }
+}
+
+/// `RG.DUMPREGISTRATIONS`
+pub fn dumpregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(ctx, args, "RG.DUMPREGISTRATIONS", |_, _| {
+        let entries = registry().entries().to_vec();
+        let views: Vec<_> = entries
+            .iter()
+            .map(|entry| {
+                let private_data = entry.payload().session.private_data();
+                entry.registration().view(None, Some(private_data))
+            })
+            .collect();
+        replies::dump_registrations(&views)
+    })
+}
+
+/// `RG.UNREGISTER <id> [abortpending]`
+pub fn unregister(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(ctx, args, "RG.UNREGISTER", |_, request| {
+        let Request::Unregister { id, abort_pending } = request else {
+            return errors::internal_error("RG.UNREGISTER");
+        };
+        let Some(id) = id.id else {
+            return errors::execution_is_not_registered();
+        };
+        if registrations::remove(&id, abort_pending) {
+            Reply::ok()
+        } else {
+            errors::execution_is_not_registered()
+        }
+    })
+}
+
+/// `RG.CLEARREGISTRATIONSSTATS`
+pub fn clearregistrationsstats(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(ctx, args, "RG.CLEARREGISTRATIONSSTATS", |_, _| {
+        internal_execution();
+        let entries = registry().entries().to_vec();
+        for entry in entries {
+            entry.registration().stats.clear();
+        }
+        Reply::ok()
+    })
+}
+
+/// `RG.PAUSEREGISTRATIONS <id>`
+pub fn pauseregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(
+        ctx,
+        args,
+        "RG.PAUSEREGISTRATIONS",
+        |_, request| match request {
+            Request::PauseRegistrations(request) => pause(&request, true),
+            _ => errors::internal_error("RG.PAUSEREGISTRATIONS"),
+        },
+    )
+}
+
+/// `RG.UNPAUSEREGISTRATIONS <id>`
+pub fn unpauseregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(
+        ctx,
+        args,
+        "RG.UNPAUSEREGISTRATIONS",
+        |_, request| match request {
+            Request::UnpauseRegistrations(request) => pause(&request, false),
+            _ => errors::internal_error("RG.UNPAUSEREGISTRATIONS"),
+        },
+    )
+}
+
+fn pause(request: &PauseRegistrations, pausing: bool) -> Reply {
+    internal_execution();
+    let shard = state::engine()
+        .map(|engine| engine.store.shard().to_string())
+        .unwrap_or_default();
+    // The arity check lets exactly one id through (the docs' list of ids is not
+    // what RedisGears parses).
+    if let Some(id) = request.ids.first() {
+        let entry = id.id.and_then(|id| registry().get(&id).cloned());
+        let Some(entry) = entry else {
+            return errors::registration_not_on_shard(&id.raw, &shard);
+        };
+        // Only StreamReader registrations pause, and they are not accepted yet.
+        let reader = entry.registration().reader.reader_name();
+        return if pausing {
+            errors::reader_does_not_support_pause(reader)
+        } else {
+            errors::reader_does_not_support_unpause(reader)
+        };
+    }
+    Reply::ok()
+}

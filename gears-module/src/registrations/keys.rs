@@ -1,0 +1,137 @@
+//! KeysReader registrations: keyspace events (behaviour.md §3.1).
+//!
+//! The module subscribes to every keyspace event plus `keymiss` through the module
+//! API (no `notify-keyspace-events` needed), the first time a KeysReader
+//! registration is made: a server without one pays nothing. Redis cannot take a
+//! subscription back, so afterwards an atomic flag keeps the callback to one load
+//! while no KeysReader registration exists.
+//!
+//! Events are ignored while loading and on replicas. For each registration whose
+//! prefix rule matches the key (and whose `eventTypes` and `keyTypes` accept it),
+//! one execution starts with a reader of that one key.
+
+use super::{registry, running_here, trigger, RegistrationEntry};
+use crate::keyspace::{key_type_name, RedisKeySpace};
+use crate::redis_access::holding_lock;
+use gears_executions::reader::KeyEventReader;
+use gears_registrations::registration::{Mode, ReaderArgs};
+use redis_module::raw;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Called after registrations were added or removed: subscribes on the first
+/// KeysReader registration and keeps the fast-path flag current.
+pub fn registrations_changed() {
+    let active = registry().has_keys_registrations();
+    ACTIVE.store(active, Ordering::Release);
+    if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {
+        subscribe();
+    }
+}
+
+fn subscribe() {
+    let Some(ctx) = crate::MODULE_CTX.get() else {
+        crate::log::warning("keyspace events could not be subscribed: no module context");
+        return;
+    };
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToKeyspaceEvents }) else {
+        return;
+    };
+    let types = raw::REDISMODULE_NOTIFY_ALL | raw::REDISMODULE_NOTIFY_KEY_MISS;
+    // SAFETY: called on the main thread (registrations are made by commands); the
+    // callback matches RedisModuleNotificationFunc and lives for the process.
+    let status = unsafe { subscribe(ctx.0, types, Some(on_keyspace_event)) };
+    if status != raw::REDISMODULE_OK as c_int {
+        crate::log::warning("subscribing to keyspace events failed");
+    }
+}
+
+/// The keyspace notification callback.
+unsafe extern "C" fn on_keyspace_event(
+    ctx: *mut raw::RedisModuleCtx,
+    _type: c_int,
+    event: *const c_char,
+    key: *mut raw::RedisModuleString,
+) -> c_int {
+    if !ACTIVE.load(Ordering::Acquire) || event.is_null() || key.is_null() {
+        return raw::REDISMODULE_OK as c_int;
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: Redis passes a NUL-terminated event name that lives for the call.
+        let event = unsafe { CStr::from_ptr(event) }.to_bytes();
+        // SAFETY: Redis passes a live key name that lives for the call.
+        let key = unsafe { crate::keyspace::string_bytes(key) };
+        on_event(ctx, event, key);
+    }));
+    if outcome.is_err() {
+        crate::log::warning("internal error while handling a keyspace event; it was skipped");
+    }
+    raw::REDISMODULE_OK as c_int
+}
+
+fn context_flags(ctx: *mut raw::RedisModuleCtx) -> u32 {
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    match unsafe { raw::RedisModule_GetContextFlags } {
+        // SAFETY: ctx is the live context Redis handed to the callback.
+        Some(flags) => u32::try_from(unsafe { flags(ctx) }).unwrap_or(0),
+        None => 0,
+    }
+}
+
+fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
+    if event == b"keymiss" && crate::keyspace::reading_internally() {
+        return;
+    }
+    let entries = registry().keys_matching(key);
+    if entries.is_empty() {
+        return;
+    }
+    let flags = context_flags(ctx);
+    if flags & (raw::REDISMODULE_CTX_FLAGS_LOADING | raw::REDISMODULE_CTX_FLAGS_SLAVE) != 0 {
+        return;
+    }
+    let event_name = String::from_utf8_lossy(event);
+    holding_lock(ctx, || {
+        for entry in &entries {
+            fire(entry, &event_name, key);
+        }
+    });
+}
+
+fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &[u8]) {
+    if running_here(entry.id()) {
+        return;
+    }
+    let (mode, read_value, key_types) = {
+        let registration = entry.registration();
+        let ReaderArgs::Keys(args) = &registration.reader else {
+            return;
+        };
+        // `commands=` registrations fire only inside their commands, which the
+        // command hooks decide.
+        if args.commands.is_some() || !args.accepts_event(event) {
+            return;
+        }
+        (registration.mode, args.read_value, args.key_types.clone())
+    };
+    if let Some(types) = key_types {
+        let found = super::as_running(entry.id(), || key_type_name(key));
+        if !types.iter().any(|t| t == found) {
+            return;
+        }
+    }
+    let reader = KeyEventReader::new(
+        Arc::new(RedisKeySpace),
+        key.to_vec(),
+        event.as_bytes().to_vec(),
+        read_value,
+    );
+    trigger(entry, Box::new(reader), mode == Mode::Sync, None);
+}

@@ -1,0 +1,240 @@
+//! Registrations in the running server: the registry, the sessions that made them,
+//! and how a triggered registration runs (behaviour.md §2.4, §3, §5.3).
+//!
+//! The registry ([`gears_registrations::registry::Registry`]) lives behind one lock,
+//! held only to look things up or change them, never while Python runs: a callback
+//! may write a key, which fires an event, which looks the registry up again.
+//!
+//! A triggered execution is listed like any other (`registered 1` in
+//! RG.DUMPEXECUTIONS) and counted in its registration's stats. `sync` ones run
+//! inline, on the thread that fired the event (under the Redis lock it already
+//! holds); the others go to the registration's serial queue on the execution
+//! threads, so one registration's executions never overlap.
+//!
+//! A registration never fires on the writes of its own executions (nor on the key
+//! reads they make, which can raise `keymiss`): a thread records which registrations
+//! run on it, and their events on that thread are skipped. Without it a `'*'`
+//! registration that writes a key would fire itself forever.
+
+pub mod keys;
+pub mod sessions;
+
+use crate::log;
+use crate::state;
+use gears_executions::execution::{Execution, Outcome, Status};
+use gears_executions::plan::Plan;
+use gears_executions::reader::Reader;
+use gears_executions::runner::{run, Runtime};
+use gears_executions::serial::SerialQueue;
+use gears_protocol::GearsId;
+use gears_python::callback::{PyInlineRuntime, PyRuntime};
+use gears_python::pyo3::{Py, PyAny, Python};
+use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
+use gears_registrations::registry::{Entry, Registry};
+use sessions::SessionRecord;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+
+/// What the module keeps beside each registration.
+#[derive(Debug)]
+pub struct Registered {
+    /// The plan its executions run.
+    pub plan: Arc<Plan>,
+    /// The session that made it.
+    pub session: Arc<SessionRecord>,
+    /// `onRegistered`, called when it is applied (and after a load).
+    pub on_registered: Option<Py<PyAny>>,
+    /// Its serial worker.
+    pub queue: SerialQueue,
+    /// Finished executions still listed (`MaxExecutionsPerRegistration`).
+    pub recent: Mutex<RecentExecutions>,
+    /// Executions triggered and not finished.
+    pub pending: Mutex<Vec<Arc<Execution>>>,
+}
+
+/// A registration in the registry.
+pub type RegistrationEntry = Entry<Registered>;
+
+static REGISTRY: OnceLock<Mutex<Registry<Registered>>> = OnceLock::new();
+
+/// The registry, locked. Never hold it while Python runs.
+pub fn registry() -> MutexGuard<'static, Registry<Registered>> {
+    REGISTRY
+        .get_or_init(|| Mutex::new(Registry::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// The registrations whose executions run on this thread right now.
+    static RUNNING_HERE: RefCell<Vec<GearsId>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether an execution of `id` runs on this thread (its events are skipped).
+pub fn running_here(id: GearsId) -> bool {
+    RUNNING_HERE.with(|running| running.borrow().contains(&id))
+}
+
+/// Runs `body` with `id` recorded as running on this thread.
+pub fn as_running<R>(id: GearsId, body: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            RUNNING_HERE.with(|running| {
+                running.borrow_mut().pop();
+            });
+        }
+    }
+    RUNNING_HERE.with(|running| running.borrow_mut().push(id));
+    let _pop = Pop;
+    body()
+}
+
+/// Adds a registration made by a script: the registry indexes it and its keyspace
+/// events are subscribed. `onRegistered` is the caller's to call.
+pub fn add(registration: Registration, registered: Registered) -> Arc<RegistrationEntry> {
+    let is_keys = matches!(
+        registration.reader,
+        gears_registrations::registration::ReaderArgs::Keys(_)
+    );
+    let entry = registry().insert(registration, registered);
+    if is_keys {
+        keys::registrations_changed();
+    }
+    entry
+}
+
+/// Removes a registration; with `abort_pending` its executions that have not
+/// finished are aborted. False if there is no such registration.
+pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
+    let Some(entry) = registry().remove(id) else {
+        return false;
+    };
+    keys::registrations_changed();
+    entry.payload().session.forget(id);
+    if abort_pending {
+        let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).clone();
+        for execution in pending {
+            execution.abort();
+        }
+    }
+    true
+}
+
+/// Calls a registration's `onRegistered`, if it has one; a failure is logged.
+pub fn call_on_registered(entry: &RegistrationEntry) {
+    let Some(function) = &entry.payload().on_registered else {
+        return;
+    };
+    let attempt_traceback = state::config().python_attempt_traceback();
+    Python::attach(|py| {
+        if let Err(error) = function.call0(py) {
+            let text = gears_python::error_text(py, &error, attempt_traceback);
+            log::warning(&format!(
+                "onRegistered of registration {} failed: {text}",
+                entry.id()
+            ));
+        }
+    });
+}
+
+/// Called with the outcome of a triggered execution.
+pub type OnDone = Box<dyn FnOnce(&Outcome) + Send>;
+
+/// Starts an execution of `entry` over `reader`. A `sync` one runs to the end
+/// before this returns (on this thread, which must hold the Redis lock); the others
+/// are queued on the registration's worker. `on_done` gets the outcome either way.
+pub fn trigger(
+    entry: &Arc<RegistrationEntry>,
+    reader: Box<dyn Reader>,
+    sync: bool,
+    on_done: Option<OnDone>,
+) -> Option<Arc<Execution>> {
+    let engine = state::engine()?;
+    let (max_executions, profile) = {
+        let config = state::config();
+        (config.max_executions(), config.profile_executions())
+    };
+    let execution = Arc::new(Execution::new(
+        engine.store.next_execution_id(),
+        entry.payload().plan.clone(),
+        true,
+    ));
+    entry.registration().stats.triggered();
+    engine.store.add(execution.clone(), max_executions);
+    if let Some(on_done) = on_done {
+        execution.on_done(on_done);
+    }
+    if sync {
+        run_registered(entry, &execution, reader, &PyInlineRuntime, profile);
+        return Some(execution);
+    }
+    lock(&entry.payload().pending).push(execution.clone());
+    let job_entry = entry.clone();
+    let job_execution = execution.clone();
+    let mut reader = Some(reader);
+    let queued = entry.payload().queue.submit(
+        &engine.pool,
+        Box::new(move || {
+            if let Some(reader) = reader.take() {
+                run_registered(&job_entry, &job_execution, reader, &PyRuntime, profile);
+            }
+        }),
+    );
+    if !queued {
+        execution.abort();
+        finished(entry, &execution, 0);
+    }
+    Some(execution)
+}
+
+fn run_registered(
+    entry: &RegistrationEntry,
+    execution: &Execution,
+    mut reader: Box<dyn Reader>,
+    runtime: &dyn Runtime,
+    profile: bool,
+) {
+    let started = Instant::now();
+    as_running(entry.id(), || {
+        run(execution, reader.as_mut(), runtime, profile)
+    });
+    // Dropping the reader may drop Python objects: done before the stats say done.
+    drop(reader);
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    finished(entry, execution, elapsed);
+}
+
+/// Books a finished execution: stats, the pending list, and the listed executions
+/// of the registration (the oldest beyond `MaxExecutionsPerRegistration` are
+/// dropped).
+fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) {
+    let outcome = match execution.outcome() {
+        Some(outcome) if outcome.status == Status::Aborted => RunOutcome::Aborted,
+        Some(outcome) => match outcome.errors.first() {
+            Some(error) => RunOutcome::Failure(error.clone()),
+            None => RunOutcome::Success,
+        },
+        None => RunOutcome::Aborted,
+    };
+    entry.registration().stats.finished(outcome, duration_ms);
+    let id = execution.id();
+    lock(&entry.payload().pending).retain(|pending| pending.id() != id);
+    let cap = state::config().max_executions_per_registration();
+    let dropped = lock(&entry.payload().recent).push(id, cap);
+    if let Some(engine) = state::engine() {
+        for old in dropped {
+            engine.store.remove(&old);
+        }
+    }
+}
+
+/// How many registrations there are (INFO `rg_nregistrations`).
+pub fn count() -> usize {
+    registry().len()
+}

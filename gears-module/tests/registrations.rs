@@ -1,0 +1,536 @@
+//! Registrations end to end: `register()` on a real redis-server with the module,
+//! KeysReader events (sync and async), CommandReader triggers, and the management
+//! commands that list, clear and remove registrations.
+
+use anyhow::{bail, Result};
+use conformance::client::Client;
+use conformance::local_server::{module_next_to_test_binary, LocalServer};
+use gears_protocol::Reply;
+use std::time::{Duration, Instant};
+
+fn server(args: &[&str]) -> Result<LocalServer> {
+    LocalServer::start(&module_next_to_test_binary()?, args)
+}
+
+fn pyexecute(client: &mut Client, script: &str) -> Result<Reply> {
+    client.call(&["RG.PYEXECUTE", script])
+}
+
+fn id(n: u64) -> String {
+    format!("0000000000000000000000000000000000000000-{n}")
+}
+
+fn text(reply: &Reply) -> String {
+    match reply {
+        Reply::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Reply::Simple(text) | Reply::Error(text) => text.clone(),
+        Reply::Integer(n) => n.to_string(),
+        Reply::Nil => "(nil)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn list(client: &mut Client, key: &str) -> Result<Vec<String>> {
+    match client.call(&["LRANGE", key, "0", "-1"])? {
+        Reply::Array(items) => Ok(items.iter().map(text).collect()),
+        other => bail!("LRANGE replied {other}"),
+    }
+}
+
+/// Waits until `key` holds `expected` (async executions finish on their own time).
+fn wait_for(client: &mut Client, key: &str, expected: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = text(&client.call(&["GET", key])?);
+        if value == expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{key} is {value}, expected {expected}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The RegistrationData array of the registration listed at `index`.
+fn registration_data(client: &mut Client, index: usize) -> Result<Vec<Reply>> {
+    let Reply::Array(entries) = client.call(&["RG.DUMPREGISTRATIONS"])? else {
+        bail!("RG.DUMPREGISTRATIONS is not an array");
+    };
+    let Some(Reply::Array(entry)) = entries.get(index) else {
+        bail!("no registration {index}");
+    };
+    match entry.get(7) {
+        Some(Reply::Array(data)) => Ok(data.clone()),
+        other => bail!("no RegistrationData: {other:?}"),
+    }
+}
+
+fn script_error(reply: &Reply) -> String {
+    match reply {
+        Reply::Error(text) => text.clone(),
+        other => panic!("expected an error, got {other}"),
+    }
+}
+
+#[test]
+fn register_returns_its_id_and_ids_follow_redisgears() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // The builder takes -0, the registration -1; the internal distribution takes
+    // plan -2 and execution -0, so the first triggered execution is -1.
+    let reply = pyexecute(
+        &mut client,
+        "rid = GB('CommandReader').register(trigger='t', mode='sync')\nexecute('SET', 'rid', rid)",
+    )?;
+    assert_eq!(reply, Reply::ok());
+    assert_eq!(text(&client.call(&["GET", "rid"])?), id(1));
+    client.call(&["RG.CONFIGSET", "MaxExecutions", "1000"])?;
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "t", "a"])?,
+        Reply::array([Reply::bulk("['t', 'a']")])
+    );
+    let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+        bail!("RG.DUMPEXECUTIONS is not an array");
+    };
+    assert_eq!(
+        listed,
+        vec![Reply::array([
+            Reply::bulk("executionId"),
+            Reply::bulk(id(1)),
+            Reply::bulk("status"),
+            Reply::bulk("done"),
+            Reply::bulk("registered"),
+            Reply::Integer(1),
+        ])]
+    );
+    assert!(text(&client.call(&["INFO", "rg"])?).contains("rg_nregistrations:1"));
+    Ok(())
+}
+
+#[test]
+fn sync_keys_registrations_follow_the_prefix_rule_and_filters() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let log = "GB().foreach(lambda r: execute('RPUSH', 'log', repr(r)))";
+    pyexecute(
+        &mut client,
+        &format!("{log}.register(prefix='user:*', mode='sync')"),
+    )?;
+    // Not a glob: `a?` is an exact key.
+    pyexecute(
+        &mut client,
+        &format!("{log}.register(prefix='a?', mode='sync', readValue=False)"),
+    )?;
+    pyexecute(
+        &mut client,
+        &format!(
+            "{log}.register(prefix='h:*', mode='sync', keyTypes=['hash'], eventTypes=['HSET'])"
+        ),
+    )?;
+    client.call(&["SET", "user:1", "a"])?;
+    client.call(&["DEL", "user:1"])?;
+    client.call(&["SET", "ab", "no"])?;
+    client.call(&["SET", "a?", "yes"])?;
+    client.call(&["SET", "h:1", "a string, not a hash"])?;
+    client.call(&["HSET", "h:2", "f", "v"])?;
+    client.call(&["HDEL", "h:2", "f"])?;
+    assert_eq!(
+        list(&mut client, "log")?,
+        vec![
+            "{'event': 'set', 'key': 'user:1', 'type': 'string', 'value': 'a'}",
+            "{'event': 'del', 'key': 'user:1', 'type': 'empty', 'value': None}",
+            "{'event': 'set', 'key': 'a?'}",
+            "{'event': 'hset', 'key': 'h:2', 'type': 'hash', 'value': {'f': 'v'}}",
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_keymiss_registration_loads_a_cache_and_own_writes_do_not_loop() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('SET', r['key'], 'loaded')).register(prefix='cache:*', eventTypes=['keymiss'], mode='sync', readValue=False)",
+    )?;
+    // The miss is reported after the read: the first GET misses, the next one hits.
+    assert_eq!(client.call(&["GET", "cache:1"])?, Reply::Nil);
+    assert_eq!(client.call(&["GET", "cache:1"])?, Reply::bulk("loaded"));
+    // A registration on every key that writes a key does not fire itself.
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('INCR', 'writes')).register(mode='sync', eventTypes=['set'])",
+    )?;
+    client.call(&["SET", "x", "1"])?;
+    client.call(&["SET", "y", "1"])?;
+    assert_eq!(client.call(&["GET", "writes"])?, Reply::bulk("2"));
+    Ok(())
+}
+
+#[test]
+fn async_registrations_run_every_event_and_keep_stats() -> Result<()> {
+    let server = server(&["MaxExecutionsPerRegistration", "3"])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('INCR', 'count')).register(prefix='k:*', mode='async_local')",
+    )?;
+    for n in 0..50 {
+        client.call(&["SET", &format!("k:{n}"), "v"])?;
+    }
+    wait_for(&mut client, "count", "50")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let data = loop {
+        let data = registration_data(&mut client, 0)?;
+        if data[5] == Reply::Integer(50) || Instant::now() > deadline {
+            break data;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        data[0..8].to_vec(),
+        vec![
+            Reply::bulk("mode"),
+            Reply::bulk("async_local"),
+            Reply::bulk("numTriggered"),
+            Reply::Integer(50),
+            Reply::bulk("numSuccess"),
+            Reply::Integer(50),
+            Reply::bulk("numFailures"),
+            Reply::Integer(0),
+        ]
+    );
+    // Only the last three finished executions stay listed.
+    let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+        bail!("RG.DUMPEXECUTIONS is not an array");
+    };
+    assert_eq!(listed.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn failures_show_in_the_stats_until_cleared() -> Result<()> {
+    let server = server(&["PythonAttemptTraceback", "0"])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "def check(r):\n    if r['value'] == 'bad':\n        raise Exception('bad value')\nGB().foreach(check).register(prefix='v:*', mode='sync')",
+    )?;
+    client.call(&["SET", "v:1", "bad"])?;
+    client.call(&["SET", "v:2", "good"])?;
+    client.call(&["SET", "v:3", "bad"])?;
+    let data = registration_data(&mut client, 0)?;
+    assert_eq!(data[3], Reply::Integer(3), "numTriggered");
+    assert_eq!(data[5], Reply::Integer(1), "numSuccess");
+    assert_eq!(data[7], Reply::Integer(2), "numFailures");
+    assert_eq!(
+        data[17],
+        Reply::bulk("Error type: <class 'Exception'>, Value: bad value")
+    );
+    assert_eq!(client.call(&["RG.CLEARREGISTRATIONSSTATS"])?, Reply::ok());
+    let data = registration_data(&mut client, 0)?;
+    assert_eq!(data[3], Reply::Integer(0));
+    assert_eq!(data[7], Reply::Integer(0));
+    assert_eq!(data[17], Reply::Nil);
+    Ok(())
+}
+
+#[test]
+fn triggers_reply_results_or_the_first_error() -> Result<()> {
+    let server = server(&["PythonAttemptTraceback", "0"])?;
+    let mut client = server.client()?;
+    pyexecute(&mut client, "GB('CommandReader').register(trigger='echo')")?;
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "echo", "foo", "bar"])?,
+        Reply::array([Reply::bulk("['echo', 'foo', 'bar']")])
+    );
+    pyexecute(
+        &mut client,
+        "GB('CommandReader').map(lambda a: len(a)).register(trigger='len', convertToStr=False, mode='sync')",
+    )?;
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "len", "a", "b"])?,
+        Reply::array([Reply::Integer(3)])
+    );
+    pyexecute(
+        &mut client,
+        "GB('CommandReader').map(lambda a: 1 / 0).register(trigger='fail')",
+    )?;
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "fail"])?,
+        Reply::error("Error type: <class 'ZeroDivisionError'>, Value: division by zero")
+    );
+    pyexecute(
+        &mut client,
+        "GB('CommandReader').map(lambda x: execute('set', x[1], x[2])).register(trigger='my_set')",
+    )?;
+    assert_eq!(
+        client.call(&["RG.TRIGGERONKEY", "my_set", "foo", "bar"])?,
+        Reply::array([Reply::bulk("OK")])
+    );
+    assert_eq!(client.call(&["GET", "foo"])?, Reply::bulk("bar"));
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "nothing"])?,
+        Reply::error("ERR subcommand not found")
+    );
+    // Inside MULTI only sync registrations run.
+    client.call(&["MULTI"])?;
+    client.call(&["RG.TRIGGER", "echo"])?;
+    client.call(&["RG.TRIGGER", "len"])?;
+    assert_eq!(
+        client.call(&["EXEC"])?,
+        Reply::array([
+            Reply::error(
+                "ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading."
+            ),
+            Reply::array([Reply::Integer(1)]),
+        ])
+    );
+    Ok(())
+}
+
+#[test]
+fn unregister_stops_the_events() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('INCR', 'count')).register(prefix='k:*', mode='sync')",
+    )?;
+    client.call(&["SET", "k:1", "v"])?;
+    assert_eq!(client.call(&["RG.UNREGISTER", &id(1)])?, Reply::ok());
+    client.call(&["SET", "k:2", "v"])?;
+    assert_eq!(client.call(&["GET", "count"])?, Reply::bulk("1"));
+    assert_eq!(client.call(&["RG.DUMPREGISTRATIONS"])?, Reply::array([]));
+    assert_eq!(
+        client.call(&["RG.UNREGISTER", &id(1)])?,
+        Reply::error("execution is not registered")
+    );
+    assert_eq!(
+        client.call(&["RG.UNREGISTER", "not-an-id"])?,
+        Reply::error("execution is not registered")
+    );
+    assert!(text(&client.call(&["INFO", "rg"])?).contains("rg_nregistrations:0"));
+    Ok(())
+}
+
+#[test]
+fn pausing_is_for_stream_readers_only() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(&mut client, "GB().register()")?;
+    assert_eq!(
+        client.call(&["RG.PAUSEREGISTRATIONS", &id(1)])?,
+        Reply::error("Reader KeysReader does not support pause")
+    );
+    assert_eq!(
+        client.call(&["RG.UNPAUSEREGISTRATIONS", &id(1)])?,
+        Reply::error("Reader KeysReader does not support unpause")
+    );
+    assert_eq!(
+        client.call(&["RG.PAUSEREGISTRATIONS", &id(7)])?,
+        Reply::error(format!(
+            "Execution {} does not exists on shard {}",
+            id(7),
+            "0".repeat(40)
+        ))
+    );
+    Ok(())
+}
+
+#[test]
+fn register_checks_its_arguments_in_redisgears_order() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let cases = [
+        (
+            "GB().register(mode=1, eventTypes=1)",
+            "execution mode must be a string",
+        ),
+        ("GB().register(mode='x')", "unknown execution mode"),
+        (
+            "GB().register(onRegistered=1, eventTypes=1)",
+            "OnRegistered argument must be a function",
+        ),
+        ("GB().register(1)", "regex argument must be a string"),
+        (
+            "GB().register(eventTypes=1)",
+            "given eventTypes is not iterable",
+        ),
+        (
+            "GB().register(eventTypes=[1])",
+            "given event type is not string",
+        ),
+        (
+            "GB().register(keyTypes=1)",
+            "given keyTypes is not iterable",
+        ),
+        (
+            "GB().register(keyTypes=[1])",
+            "given key type is not string",
+        ),
+        ("GB().register(keyTypes=['strings'])", "unknown key type"),
+        ("GB().register(readValue=1)", "readValue is not boolean"),
+        (
+            "GB().register(commands=1)",
+            "given commands is not iterable",
+        ),
+        (
+            "GB().register(commands=[1])",
+            "given command type is not string",
+        ),
+        (
+            "GB('CommandReader').register(trigger=1)",
+            "trigger argument is not string",
+        ),
+        (
+            "GB('CommandReader').register(trigger='t', inorder=1)",
+            "inorder argument is be boolean",
+        ),
+        (
+            "GB('CommandReader').register(keyprefix=1)",
+            "keyprefix argument is not string",
+        ),
+        (
+            "GB('CommandReader').register(hook=1)",
+            "hook argument is not string",
+        ),
+        (
+            "GB('CommandReader').register(trigger='t', keyprefix='k')",
+            "trigger argument can not be given with keyprefix or hook",
+        ),
+        (
+            "GB('CommandReader').register()",
+            "no trigger or hook argument was given",
+        ),
+        (
+            "GB('PythonReader').register()",
+            "given reader does not exists or does not support register",
+        ),
+        (
+            "GB('KeysOnlyReader').register()",
+            "given reader does not exists or does not support register",
+        ),
+        (
+            "GB('CommandReader').register(trigger='a')\nGB('CommandReader').register(trigger='a')",
+            "trigger already registered in this session",
+        ),
+    ];
+    for (script, expected) in cases {
+        let error = script_error(&pyexecute(&mut client, script)?);
+        assert!(
+            error.contains(expected),
+            "{script}: {error} does not contain {expected}"
+        );
+    }
+    // Nothing of the failed scripts was registered.
+    assert_eq!(client.call(&["RG.DUMPREGISTRATIONS"])?, Reply::array([]));
+    pyexecute(&mut client, "GB('CommandReader').register(trigger='a')")?;
+    let error = script_error(&pyexecute(
+        &mut client,
+        "GB('CommandReader').register(trigger='a')",
+    )?);
+    assert!(error.contains("trigger already registered"), "{error}");
+    // Unknown keywords are ignored, `regex` is the old name of prefix.
+    assert_eq!(
+        pyexecute(&mut client, "GB().register(noScan=True, regex='r:*')")?,
+        Reply::ok()
+    );
+    let Reply::Array(entries) = client.call(&["RG.DUMPREGISTRATIONS"])? else {
+        bail!("not an array");
+    };
+    let Reply::Array(last) = &entries[1] else {
+        bail!("not an entry");
+    };
+    let Reply::Array(data) = &last[7] else {
+        bail!("no data");
+    };
+    assert_eq!(
+        data[19],
+        Reply::array([
+            Reply::bulk("regex"),
+            Reply::bulk("r:*"),
+            Reply::bulk("eventTypes"),
+            Reply::Nil,
+            Reply::bulk("keyTypes"),
+            Reply::Nil,
+            Reply::bulk("hookCommands"),
+            Reply::Nil,
+        ])
+    );
+    Ok(())
+}
+
+#[test]
+fn sessions_upgrade_and_replace_their_registrations() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let script = "GB('CommandReader').map(lambda a: 'v1').register(trigger='version', mode='sync')";
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", script, "ID", "app", "DESCRIPTION", "my app"])?,
+        Reply::ok()
+    );
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", script, "ID", "app"])?,
+        Reply::error("Session app already exists")
+    );
+    // A failing upgrade leaves the old registrations in place.
+    let failing = "GB('CommandReader').map(lambda a: 'v2').register(trigger='version', mode='sync')\nraise Exception('no')";
+    assert!(matches!(
+        client.call(&["RG.PYEXECUTE", failing, "ID", "app", "UPGRADE"])?,
+        Reply::Error(_)
+    ));
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "version"])?,
+        Reply::array([Reply::bulk("v1")])
+    );
+    let v2 = "GB('CommandReader').map(lambda a: 'v2').register(trigger='version', mode='sync')";
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", v2, "ID", "app", "UPGRADE"])?,
+        Reply::ok()
+    );
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "version"])?,
+        Reply::array([Reply::bulk("v2")])
+    );
+    let Reply::Array(entries) = client.call(&["RG.DUMPREGISTRATIONS"])? else {
+        bail!("not an array");
+    };
+    assert_eq!(entries.len(), 1);
+    let Reply::Array(entry) = &entries[0] else {
+        bail!("not an entry");
+    };
+    let pd = text(&entry[9]);
+    assert!(
+        pd.starts_with("{'sessionName':'app', 'sessionDescription':'null'"),
+        "{pd}"
+    );
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", v2, "REPLACE_WITH", "nothing"])?,
+        Reply::error("Can not replace with nothing, session does not exists.")
+    );
+    let v3 = "GB('CommandReader').map(lambda a: 'v3').register(trigger='version', mode='sync')";
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", v3, "ID", "app2", "REPLACE_WITH", "app"])?,
+        Reply::ok()
+    );
+    assert_eq!(
+        client.call(&["RG.TRIGGER", "version"])?,
+        Reply::array([Reply::bulk("v3")])
+    );
+    Ok(())
+}
+
+#[test]
+fn on_registered_runs_when_the_registration_is_applied() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "def setup():\n    execute('SET', 'ready', 'yes')\nGB('CommandReader').register(trigger='t', onRegistered=setup)",
+    )?;
+    assert_eq!(client.call(&["GET", "ready"])?, Reply::bulk("yes"));
+    Ok(())
+}
