@@ -70,12 +70,6 @@ impl Host for ModuleHost {
         candidate: Candidate<'_>,
         same_session: &[Candidate<'_>],
     ) -> Result<(), String> {
-        if matches!(
-            candidate.reader,
-            gears_registrations::registration::ReaderArgs::Stream(_)
-        ) {
-            return Err("StreamReader registrations are not supported by gears-rs yet".to_owned());
-        }
         let replacing = crate::registrations::sessions::replacing();
         crate::registrations::registry()
             .verify(candidate, &replacing, same_session)

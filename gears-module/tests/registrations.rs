@@ -2,33 +2,13 @@
 //! KeysReader events (sync and async), CommandReader triggers, and the management
 //! commands that list, clear and remove registrations.
 
+mod common;
+
 use anyhow::{bail, Result};
+use common::{id, pyexecute, registration_data, server, text};
 use conformance::client::Client;
-use conformance::local_server::{module_next_to_test_binary, LocalServer};
 use gears_protocol::Reply;
 use std::time::{Duration, Instant};
-
-fn server(args: &[&str]) -> Result<LocalServer> {
-    LocalServer::start(&module_next_to_test_binary()?, args)
-}
-
-fn pyexecute(client: &mut Client, script: &str) -> Result<Reply> {
-    client.call(&["RG.PYEXECUTE", script])
-}
-
-fn id(n: u64) -> String {
-    format!("0000000000000000000000000000000000000000-{n}")
-}
-
-fn text(reply: &Reply) -> String {
-    match reply {
-        Reply::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        Reply::Simple(text) | Reply::Error(text) => text.clone(),
-        Reply::Integer(n) => n.to_string(),
-        Reply::Nil => "(nil)".to_owned(),
-        other => other.to_string(),
-    }
-}
 
 fn list(client: &mut Client, key: &str) -> Result<Vec<String>> {
     match client.call(&["LRANGE", key, "0", "-1"])? {
@@ -49,20 +29,6 @@ fn wait_for(client: &mut Client, key: &str, expected: &str) -> Result<()> {
             bail!("{key} is {value}, expected {expected}");
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The RegistrationData array of the registration listed at `index`.
-fn registration_data(client: &mut Client, index: usize) -> Result<Vec<Reply>> {
-    let Reply::Array(entries) = client.call(&["RG.DUMPREGISTRATIONS"])? else {
-        bail!("RG.DUMPREGISTRATIONS is not an array");
-    };
-    let Some(Reply::Array(entry)) = entries.get(index) else {
-        bail!("no registration {index}");
-    };
-    match entry.get(7) {
-        Some(Reply::Array(data)) => Ok(data.clone()),
-        other => bail!("no RegistrationData: {other:?}"),
     }
 }
 

@@ -5,8 +5,9 @@
 //! time with the GIL held, each item going through the steps before the next is
 //! pulled (so a generator is never advanced past the first error), and any other
 //! return value is the only record. StreamReader reads everything after `fromId`
-//! with one `XREAD`; an XREAD error becomes the execution's error. KeysReader is the
-//! engine's, over the host's keyspace.
+//! with one `XREAD`; an XREAD error becomes the execution's error. A StreamReader
+//! registration reads through its consumer group instead ([`StreamGroupReader`]).
+//! KeysReader is the engine's, over the host's keyspace.
 
 use crate::builder::ReaderRequest;
 use crate::callback::PyRuntime;
@@ -143,40 +144,146 @@ impl Reader for StreamReader {
         self.done = true;
         let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
         let reply = host.execute(&[b"XREAD", b"STREAMS", &self.key, self.from_id.as_bytes()]);
-        let entries = match reply {
-            Reply::Error(text) => return Err(text),
-            Reply::Array(streams) => streams
-                .into_iter()
-                .filter_map(|stream| match stream {
-                    Reply::Array(mut parts) if parts.len() == 2 => match parts.pop() {
-                        Some(Reply::Array(entries)) => Some(entries),
-                        _ => None,
-                    },
-                    _ => None,
-                })
-                .flatten()
-                .collect::<Vec<Reply>>(),
-            _ => Vec::new(),
-        };
-        Python::attach(|py| {
-            for entry in entries {
-                let Reply::Array(mut parts) = entry else {
-                    continue;
-                };
-                let (Some(Reply::Array(fields)), Some(Reply::Bulk(id))) =
-                    (parts.pop(), parts.pop())
-                else {
-                    continue;
-                };
-                let record = stream_record(py, &self.key, &id, &fields)
-                    .map_err(|e| error_text(py, &e, false))?;
-                if !push(py_to_record(record)) {
-                    break;
-                }
+        push_stream_entries(&self.key, stream_entries(reply)?, push, |_| {})
+    }
+}
+
+/// The consumer group StreamReader registrations read through.
+pub const CONSUMER_GROUP: &str = "__gears_consumer_group__";
+/// The consumer StreamReader registrations read as.
+pub const CONSUMER: &str = "__gears_client__";
+
+/// StreamReader of a registration: one `XREADGROUP` of the registration's consumer
+/// (behaviour.md §3.3), creating the group on first use. The ids it read are handed
+/// back through `read_ids`, for the module to acknowledge them when the run is over.
+pub struct StreamGroupReader {
+    key: Vec<u8>,
+    start_id: &'static str,
+    count: Option<usize>,
+    read_ids: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    done: bool,
+}
+
+impl StreamGroupReader {
+    /// Reads `key` from `start_id` (`0`: this consumer's pending entries, `>`: new
+    /// ones), at most `count` entries.
+    pub fn new(
+        key: Vec<u8>,
+        start_id: &'static str,
+        count: Option<usize>,
+        read_ids: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    ) -> StreamGroupReader {
+        StreamGroupReader {
+            key,
+            start_id,
+            count,
+            read_ids,
+            done: false,
+        }
+    }
+
+    fn xreadgroup(&self, host: &dyn crate::host::Host) -> Reply {
+        let count = self.count.map(|n| n.to_string());
+        let mut args: Vec<&[u8]> = vec![
+            b"XREADGROUP",
+            b"GROUP",
+            CONSUMER_GROUP.as_bytes(),
+            CONSUMER.as_bytes(),
+        ];
+        if let Some(count) = &count {
+            args.push(b"COUNT");
+            args.push(count.as_bytes());
+        }
+        args.extend([b"STREAMS".as_slice(), &self.key, self.start_id.as_bytes()]);
+        host.execute(&args)
+    }
+}
+
+impl Reader for StreamGroupReader {
+    fn read(&mut self, _runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(false);
+        }
+        let host = host().ok_or_else(|| "the Python runtime has no host".to_owned())?;
+        let mut reply = self.xreadgroup(host.as_ref());
+        if matches!(&reply, Reply::Error(text) if text.starts_with("NOGROUP")) {
+            // The group reads the stream from its start: entries added before the
+            // registration are processed too.
+            host.execute(&[
+                b"XGROUP",
+                b"CREATE",
+                &self.key,
+                CONSUMER_GROUP.as_bytes(),
+                b"0",
+            ]);
+            reply = self.xreadgroup(host.as_ref());
+        }
+        let entries = stream_entries(reply)?;
+        let read_ids = self.read_ids.clone();
+        push_stream_entries(&self.key, entries, push, |id| {
+            if let Ok(mut ids) = read_ids.lock() {
+                ids.push(id.to_vec());
             }
-            Ok(false)
         })
     }
+}
+
+/// One stream entry: its id and its field/value replies.
+type StreamEntry = (Vec<u8>, Vec<Reply>);
+
+/// The entries of an XREAD/XREADGROUP reply (nil: none).
+fn stream_entries(reply: Reply) -> Result<Vec<StreamEntry>, String> {
+    let streams = match reply {
+        Reply::Error(text) => return Err(text),
+        Reply::Array(streams) => streams,
+        _ => return Ok(Vec::new()),
+    };
+    Ok(streams
+        .into_iter()
+        .filter_map(|stream| match stream {
+            Reply::Array(mut parts) if parts.len() == 2 => match parts.pop() {
+                Some(Reply::Array(entries)) => Some(entries),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|entry| {
+            let Reply::Array(mut parts) = entry else {
+                return None;
+            };
+            match (parts.pop(), parts.pop()) {
+                (Some(Reply::Array(fields)), Some(Reply::Bulk(id))) => Some((id, fields)),
+                // A pending entry that was deleted meanwhile has nil fields.
+                (Some(Reply::Nil), Some(Reply::Bulk(id))) => Some((id, Vec::new())),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+/// Pushes stream entries as records, telling `seen` every id that was read first:
+/// the whole read is the run's, even the entries after a failing one (the failure
+/// policy decides whether they are acknowledged).
+fn push_stream_entries(
+    key: &[u8],
+    entries: Vec<StreamEntry>,
+    push: Push<'_>,
+    mut seen: impl FnMut(&[u8]),
+) -> Result<bool, String> {
+    for (id, _) in &entries {
+        seen(id);
+    }
+    Python::attach(|py| {
+        for (id, fields) in entries {
+            let record =
+                stream_record(py, key, &id, &fields).map_err(|e| error_text(py, &e, false))?;
+            if !push(py_to_record(record)) {
+                break;
+            }
+        }
+        Ok(false)
+    })
 }
 
 /// `{'key': stream, 'id': id, 'value': {field: value, ...}}`.

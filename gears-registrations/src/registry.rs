@@ -197,6 +197,11 @@ impl<P> Registry<P> {
         !self.keys.is_empty()
     }
 
+    /// Whether any StreamReader registration exists.
+    pub fn has_stream_registrations(&self) -> bool {
+        !self.streams.is_empty()
+    }
+
     /// The registration `RG.TRIGGER <name>` runs.
     pub fn trigger(&self, name: &str) -> Option<Arc<Entry<P>>> {
         self.triggers.get(name).and_then(|id| self.get(id)).cloned()

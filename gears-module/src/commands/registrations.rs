@@ -6,7 +6,7 @@
 //! execution takes, so ids stay as upstream's).
 
 use crate::entry;
-use crate::registrations::{self, registry};
+use crate::registrations::{self, registry, streams};
 use crate::state;
 use gears_protocol::replies;
 use gears_protocol::request::PauseRegistrations;
@@ -29,7 +29,8 @@ pub fn dumpregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             .iter()
             .map(|entry| {
                 let private_data = entry.payload().session.private_data();
-                entry.registration().view(None, Some(private_data))
+                let stream = entry.payload().stream.as_ref().map(|s| s.dump_fields());
+                entry.registration().view(stream, Some(private_data))
             })
             .collect();
         replies::dump_registrations(&views)
@@ -60,6 +61,9 @@ pub fn clearregistrationsstats(ctx: &Context, args: Vec<RedisString>) -> RedisRe
         let entries = registry().entries().to_vec();
         for entry in entries {
             entry.registration().stats.clear();
+            if let Some(stream) = &entry.payload().stream {
+                stream.clear_stats();
+            }
         }
         Reply::ok()
     })
@@ -103,13 +107,15 @@ fn pause(request: &PauseRegistrations, pausing: bool) -> Reply {
         let Some(entry) = entry else {
             return errors::registration_not_on_shard(&id.raw, &shard);
         };
-        // Only StreamReader registrations pause, and they are not accepted yet.
-        let reader = entry.registration().reader.reader_name();
-        return if pausing {
-            errors::reader_does_not_support_pause(reader)
-        } else {
-            errors::reader_does_not_support_unpause(reader)
-        };
+        // Only StreamReader registrations pause.
+        if !streams::set_paused(&entry, pausing) {
+            let reader = entry.registration().reader.reader_name();
+            return if pausing {
+                errors::reader_does_not_support_pause(reader)
+            } else {
+                errors::reader_does_not_support_unpause(reader)
+            };
+        }
     }
     Reply::ok()
 }

@@ -1,4 +1,5 @@
-//! KeysReader registrations: keyspace events (behaviour.md §3.1).
+//! Keyspace events for KeysReader registrations (behaviour.md §3.1), and the `xadd`
+//! events StreamReader registrations wait for (§3.3).
 //!
 //! The module subscribes to every keyspace event plus `keymiss` through the module
 //! API (no `notify-keyspace-events` needed), the first time a KeysReader
@@ -26,9 +27,12 @@ static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Called after registrations were added or removed: subscribes on the first
-/// KeysReader registration and keeps the fast-path flag current.
+/// KeysReader or StreamReader registration and keeps the fast-path flag current.
 pub fn registrations_changed() {
-    let active = registry().has_keys_registrations();
+    let active = {
+        let registry = registry();
+        registry.has_keys_registrations() || registry.has_stream_registrations()
+    };
     ACTIVE.store(active, Ordering::Release);
     if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {
         subscribe();
@@ -89,8 +93,12 @@ fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
     if event == b"keymiss" && crate::keyspace::reading_internally() {
         return;
     }
-    let entries = registry().keys_matching(key);
-    if entries.is_empty() {
+    let (entries, xadd) = {
+        let registry = registry();
+        let xadd = event == b"xadd" && registry.has_stream_registrations();
+        (registry.keys_matching(key), xadd)
+    };
+    if entries.is_empty() && !xadd {
         return;
     }
     let flags = context_flags(ctx);
@@ -101,6 +109,9 @@ fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
     holding_lock(ctx, || {
         for entry in &entries {
             fire(entry, &event_name, key);
+        }
+        if xadd {
+            super::streams::on_xadd(key);
         }
     });
 }

@@ -18,6 +18,7 @@
 
 pub mod keys;
 pub mod sessions;
+pub mod streams;
 
 use crate::log;
 use crate::state;
@@ -51,6 +52,8 @@ pub struct Registered {
     pub recent: Mutex<RecentExecutions>,
     /// Executions triggered and not finished.
     pub pending: Mutex<Vec<Arc<Execution>>>,
+    /// The StreamReader state, for a StreamReader registration.
+    pub stream: Option<streams::StreamRegistration>,
 }
 
 /// A registration in the registry.
@@ -98,14 +101,8 @@ pub fn as_running<R>(id: GearsId, body: impl FnOnce() -> R) -> R {
 /// Adds a registration made by a script: the registry indexes it and its keyspace
 /// events are subscribed. `onRegistered` is the caller's to call.
 pub fn add(registration: Registration, registered: Registered) -> Arc<RegistrationEntry> {
-    let is_keys = matches!(
-        registration.reader,
-        gears_registrations::registration::ReaderArgs::Keys(_)
-    );
     let entry = registry().insert(registration, registered);
-    if is_keys {
-        keys::registrations_changed();
-    }
+    keys::registrations_changed();
     entry
 }
 

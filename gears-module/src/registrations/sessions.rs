@@ -8,6 +8,7 @@
 //! registrations stay live until the new script has succeeded, so a failing upgrade
 //! changes nothing.
 
+use super::streams::StreamRegistration;
 use super::{add, call_on_registered, remove, Registered};
 use crate::state;
 use gears_executions::serial::SerialQueue;
@@ -15,7 +16,7 @@ use gears_protocol::replies::SessionView;
 use gears_protocol::request::PyExecute;
 use gears_protocol::{errors, GearsId, Reply};
 use gears_python::builder::PendingRegistration;
-use gears_registrations::registration::{Registration, Stats};
+use gears_registrations::registration::{ReaderArgs, Registration, Stats};
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -166,6 +167,10 @@ pub fn apply(plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
             continue;
         };
         session.registrations().push(id);
+        let stream = match &registration.args.reader {
+            ReaderArgs::Stream(args) => Some(StreamRegistration::new(args)),
+            _ => None,
+        };
         let model = Registration {
             id,
             reader: registration.args.reader,
@@ -185,6 +190,7 @@ pub fn apply(plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
             })),
             recent: Mutex::new(Default::default()),
             pending: Mutex::new(Vec::new()),
+            stream,
         };
         applied.push(add(model, payload));
     }
@@ -196,6 +202,7 @@ pub fn apply(plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
     }
     for entry in &applied {
         call_on_registered(entry);
+        super::streams::start(entry);
     }
     true
 }
