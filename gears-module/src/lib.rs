@@ -102,6 +102,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
         return Status::Err;
     }
     raw::register_info_function(ctx.ctx, Some(info::info_callback));
+    registrations::persist::subscribe_server_events(ctx);
 
     #[cfg(feature = "debug-commands")]
     if register_debug_commands(ctx) == Status::Err {
@@ -178,12 +179,13 @@ fn register_debug_commands(ctx: &Context) -> Status {
 #[allow(missing_docs)]
 mod entry_points {
     use super::{commands, deinit, init};
+    use crate::registrations::persist::GEARS_TYPE;
 
     redis_module::redis_module! {
         name: gears_protocol::MODULE_NAME,
         version: gears_protocol::MODULE_VERSION,
         allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
-        data_types: [],
+        data_types: [GEARS_TYPE],
         init: init,
         deinit: deinit,
         commands: [
@@ -201,6 +203,8 @@ mod entry_points {
             ["rg.clearregistrationsstats", commands::registrations::clearregistrationsstats, "readonly", 0, 0, 0, ""],
             ["rg.pauseregistrations", commands::registrations::pauseregistrations, "readonly", 0, 0, 0, ""],
             ["rg.unpauseregistrations", commands::registrations::unpauseregistrations, "readonly", 0, 0, 0, ""],
+            ["rg.innerregister", commands::registrations::innerregister, "readonly", 0, 0, 0, ""],
+            ["rg.innerunregister", commands::registrations::innerunregister, "readonly", 0, 0, 0, ""],
             ["rg.trigger", commands::trigger::rg_trigger, "readonly", 0, 0, 0, ""],
             ["rg.triggeronkey", commands::trigger::rg_triggeronkey, "readonly", 2, 2, 1, ""],
         ],

@@ -82,6 +82,8 @@ pub struct PendingRegistration {
     pub plan: Plan,
     /// Mode, reader arguments and `onRegistered`.
     pub args: RegisterArgs,
+    /// The plan and `onRegistered`, pickled (see [`crate::pickling`]).
+    pub pickled: Vec<u8>,
 }
 
 /// What one RG.PYEXECUTE script did.
@@ -147,13 +149,7 @@ pub fn gears_ctx(args: &Bound<'_, PyTuple>) -> PyResult<PyFlatExecution> {
     }
     Ok(PyFlatExecution {
         plan_id,
-        reader,
-        description,
-        steps: vec![Step::with_callback(
-            StepKind::Map,
-            "RedisGearsPy_ToPyRecordMapper",
-            Arc::new(ToPyRecord),
-        )],
+        ..PyFlatExecution::without_id(reader, description)
     })
 }
 
@@ -208,6 +204,9 @@ pub struct PyFlatExecution {
     reader: String,
     description: Option<String>,
     steps: Vec<Step>,
+    /// The operations called on it, with their arguments: replaying them on a new
+    /// builder rebuilds the plan, which is how a registration is pickled.
+    ops: Vec<(&'static str, Py<PyTuple>)>,
 }
 
 /// The single function argument of `op`, with RedisGears' two error texts.
@@ -258,7 +257,9 @@ fn callback(function: &Bound<'_, PyAny>) -> Arc<PyCallback> {
 impl PyFlatExecution {
     #[pyo3(signature = (*args))]
     fn map(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.push_one(args, "map", StepKind::Map, "RedisGearsPy_PyCallbackMapper")
+        self.push_one(args, "map", StepKind::Map, "RedisGearsPy_PyCallbackMapper")?;
+        self.record("map", args);
+        Ok(())
     }
 
     #[pyo3(signature = (*args))]
@@ -271,6 +272,7 @@ impl PyFlatExecution {
         ));
         self.steps
             .push(Step::plain(StepKind::FlatMap, "FlatMapper"));
+        self.record("flatmap", args);
         Ok(())
     }
 
@@ -281,7 +283,9 @@ impl PyFlatExecution {
             "filter",
             StepKind::Filter,
             "RedisGearsPy_PyCallbackFilter",
-        )
+        )?;
+        self.record("filter", args);
+        Ok(())
     }
 
     #[pyo3(signature = (*args))]
@@ -291,7 +295,9 @@ impl PyFlatExecution {
             "foreach",
             StepKind::ForEach,
             "RedisGearsPy_PyCallbackForEach",
-        )
+        )?;
+        self.record("foreach", args);
+        Ok(())
     }
 
     #[pyo3(signature = (*args))]
@@ -301,7 +307,9 @@ impl PyFlatExecution {
             "accumulate",
             StepKind::Accumulate,
             "RedisGearsPy_PyCallbackAccumulate",
-        )
+        )?;
+        self.record("accumulate", args);
+        Ok(())
     }
 
     #[pyo3(signature = (*args))]
@@ -311,13 +319,16 @@ impl PyFlatExecution {
             "repartition",
             StepKind::Repartition,
             "RedisGearsPy_PyCallbackExtractor",
-        )
+        )?;
+        self.record("repartition", args);
+        Ok(())
     }
 
     #[pyo3(signature = (*args))]
     fn localgroupby(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         let (extractor, reducer) = two_functions(args, "groupby")?;
         self.push_by_key(&extractor, &reducer, false);
+        self.record("localgroupby", args);
         Ok(())
     }
 
@@ -325,6 +336,7 @@ impl PyFlatExecution {
     fn groupby(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         let (extractor, reducer) = two_functions(args, "groupby")?;
         self.push_by_key(&extractor, &reducer, true);
+        self.record("groupby", args);
         Ok(())
     }
 
@@ -360,6 +372,7 @@ impl PyFlatExecution {
             "RedisGearsPy_ToPyRecordMapper",
             Arc::new(ToPyRecord),
         ));
+        self.record("batchgroupby", args);
         Ok(())
     }
 
@@ -383,6 +396,7 @@ impl PyFlatExecution {
         let offset = if args.len() == 2 { number(1)? } else { 0 };
         self.steps
             .push(Step::plain(StepKind::Limit { offset, len }, "limit"));
+        self.record("limit", args);
         Ok(())
     }
 
@@ -392,6 +406,7 @@ impl PyFlatExecution {
             return Err(gears_error("wrong number of args to collect function"));
         }
         self.steps.push(Step::plain(StepKind::Collect, "collect"));
+        self.record("collect", args);
         Ok(())
     }
 
@@ -501,7 +516,7 @@ impl PyFlatExecution {
     /// live ones, and records it for the module to apply after the script. Returns
     /// the registration id.
     #[pyo3(signature = (**kwargs))]
-    fn register(&mut self, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+    fn register(&mut self, py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
         let args = register_args(&self.reader, kwargs)?;
         let host = crate::host::host();
         SCRIPT.with(|slot| {
@@ -529,16 +544,21 @@ impl PyFlatExecution {
             }
             .map_err(|message| gears_error(&message))
         })?;
+        // What cannot be pickled cannot be saved or replicated: refused here.
+        let pickled = crate::pickling::pickle_plan(
+            py,
+            &self.reader,
+            self.description.as_deref(),
+            &self.ops,
+            args.on_registered.as_ref(),
+        )?;
         // The registration is a copy of the builder's plan, with its own plan id.
         let id = host.map(|host| host.next_plan_id()).unwrap_or_default();
         let registration = PendingRegistration {
             id: id.clone(),
-            plan: Plan {
-                reader: self.reader.clone(),
-                steps: self.steps.clone(),
-                description: self.description.clone(),
-            },
+            plan: self.plan(),
             args,
+            pickled,
         };
         SCRIPT.with(|slot| {
             if let Some(context) = slot.borrow_mut().as_mut() {
@@ -567,11 +587,14 @@ impl PyFlatExecution {
             "RedisGearsPy_PyCallbackAccumulate",
             Arc::new(AggregateWith::new(zero, comb_op)?),
         ));
+        let args = PyTuple::new(zero.py(), [zero, seq_op, comb_op])?;
+        self.record("aggregate", &args);
         Ok(())
     }
 
     /// `count()`: local count, collect, sum.
-    fn count(&mut self) {
+    fn count(&mut self, py: Python<'_>) {
+        self.record("count", &PyTuple::empty(py));
         self.steps.push(Step::with_callback(
             StepKind::Accumulate,
             "CountAccumulator",
@@ -587,7 +610,11 @@ impl PyFlatExecution {
 
     /// `countby(extractor=lambda x: x)`: `{'key': k, 'value': n}` per key.
     #[pyo3(signature = (extractor = None))]
-    fn countby(&mut self, extractor: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn countby(&mut self, py: Python<'_>, extractor: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let args = match extractor {
+            Some(extractor) => PyTuple::new(py, [extractor.clone()])?,
+            None => PyTuple::new(py, [py.None().into_bound(py)])?,
+        };
         let key: Arc<dyn gears_executions::plan::Callback> = match extractor {
             None => Arc::new(RecordAsKey),
             Some(extractor) if extractor.cast::<PyFunction>().is_ok() => callback(extractor),
@@ -615,11 +642,41 @@ impl PyFlatExecution {
             "RedisGearsPy_ToPyRecordMapper",
             Arc::new(ToPyRecord),
         ));
+        self.record("countby", &args);
         Ok(())
     }
 }
 
 impl PyFlatExecution {
+    /// A builder for `reader` that takes no plan id (a registration being unpickled).
+    pub(crate) fn without_id(reader: String, description: Option<String>) -> PyFlatExecution {
+        PyFlatExecution {
+            plan_id: None,
+            reader,
+            description,
+            steps: vec![Step::with_callback(
+                StepKind::Map,
+                "RedisGearsPy_ToPyRecordMapper",
+                Arc::new(ToPyRecord),
+            )],
+            ops: Vec::new(),
+        }
+    }
+
+    /// The plan built so far.
+    pub(crate) fn plan(&self) -> Plan {
+        Plan {
+            reader: self.reader.clone(),
+            steps: self.steps.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// Remembers an operation for pickling.
+    fn record(&mut self, op: &'static str, args: &Bound<'_, PyTuple>) {
+        self.ops.push((op, args.clone().unbind()));
+    }
+
     /// Records the run this script asks for (one per script).
     fn pending(&self, reader: ReaderRequest, mode: RunMode) -> PyResult<()> {
         let run = PendingRun {

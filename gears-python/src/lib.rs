@@ -47,6 +47,7 @@ pub mod errors;
 pub mod gears_module;
 pub mod host;
 pub mod interpreter;
+pub mod pickling;
 pub mod readers;
 pub mod records;
 pub mod register;

@@ -200,7 +200,7 @@ fn stream_args(
         prefix: prefix.into_bytes(),
         batch,
         duration_ms,
-        on_failed: policy.as_str(),
+        on_failed: policy,
         retry_interval_secs,
         trim,
     }))

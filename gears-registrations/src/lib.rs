@@ -24,6 +24,7 @@
 //! assert_eq!(stream.status().as_str(), "OK");
 //! ```
 
+pub mod persist;
 pub mod prefix;
 pub mod registration;
 pub mod registry;

@@ -6,11 +6,13 @@
 //! last error (cleared by a later success). RG.CLEARREGISTRATIONSSTATS resets them
 //! but keeps counting the executions still in flight as triggered.
 
+use crate::stream::OnFailedPolicy;
 use gears_protocol::replies::{RegistrationArgsView, RegistrationStatsView, RegistrationView};
 use gears_protocol::GearsId;
+use serde::{Deserialize, Serialize};
 
 /// How a registration's executions run (behaviour.md §5.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
     /// On the execution threads, distributed to every shard.
     Async,
@@ -47,7 +49,7 @@ pub const KEY_TYPES: &[&str] = &[
 ];
 
 /// KeysReader registration arguments.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysArgs {
     /// The prefix rule (see [`crate::prefix`]).
     pub prefix: Vec<u8>,
@@ -78,7 +80,7 @@ impl KeysArgs {
 }
 
 /// What fires a CommandReader registration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandTrigger {
     /// `RG.TRIGGER <name>` / `RG.TRIGGERONKEY <name> <key>`.
     Trigger(String),
@@ -92,7 +94,7 @@ pub enum CommandTrigger {
 }
 
 /// StreamReader registration arguments.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamArgs {
     /// The stream prefix rule.
     pub prefix: Vec<u8>,
@@ -101,7 +103,7 @@ pub struct StreamArgs {
     /// `duration`, milliseconds.
     pub duration_ms: u64,
     /// `onFailedPolicy`: `continue`, `abort` or `retry`.
-    pub on_failed: &'static str,
+    pub on_failed: OnFailedPolicy,
     /// `onFailedRetryInterval`, seconds.
     pub retry_interval_secs: u64,
     /// `trimStream`.
@@ -109,7 +111,7 @@ pub struct StreamArgs {
 }
 
 /// A registration's reader and its arguments.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ReaderArgs {
     /// KeysReader.
     Keys(KeysArgs),
@@ -273,7 +275,7 @@ impl Registration {
                     duration_ms: count(args.duration_ms),
                     stream: args.prefix.clone(),
                     trim: args.trim,
-                    on_failed_policy: args.on_failed,
+                    on_failed_policy: args.on_failed.as_str(),
                     retry_interval: count(args.retry_interval_secs),
                     last_lag_ms,
                     avg_lag_ms,

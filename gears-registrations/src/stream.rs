@@ -87,7 +87,9 @@ pub fn is_pause_error(first_error: &str) -> bool {
 }
 
 /// What to do when a run fails (`onFailedPolicy`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum OnFailedPolicy {
     /// Ack and trim anyway, keep going (the default).
     #[default]

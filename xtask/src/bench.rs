@@ -6,6 +6,11 @@
 //! Every run checks its answer against the baselines' answers: a fast wrong answer
 //! is a failure. The table is printed and written to `target/bench/results.json`.
 //! Then the criterion benchmarks of the pure-Rust hot paths run.
+//!
+//! The rows whose gears-rs side is a registration (B1, B1a, B6) are in
+//! [`registrations`].
+
+mod registrations;
 
 use crate::paths::{release_module, target_dir};
 use crate::prerequisites::{ensure_packages, BUILD_PACKAGES};
@@ -35,7 +40,13 @@ pub struct BenchArgs {
     /// Scale the data sets down (e.g. 0.1 for a quick look); 1.0 is the suite's size.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Run only these rows, e.g. `--only B1,B1a,B6` (all rows when absent).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
+
+/// The rows of the suite, in the order of the table.
+const ROWS: &[&str] = &["B0", "B7", "B1", "B1a", "B2", "B3", "B4", "B6"];
 
 /// One row of the table.
 struct Row {
@@ -111,23 +122,62 @@ impl Drop for Server {
 
 /// Runs the suite.
 pub fn bench(args: BenchArgs) -> Result<()> {
+    for id in &args.only {
+        if !ROWS.iter().any(|row| row.eq_ignore_ascii_case(id)) {
+            bail!("--only: no row {id}; the rows are {}", ROWS.join(", "));
+        }
+    }
+    let wanted =
+        |id: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(id));
     let mut packages = BUILD_PACKAGES.to_vec();
     packages.push("python3-redis");
     ensure_packages(&packages)?;
     build_release_module()?;
-    let module = stage_module(&release_module())?;
-    let with_module = Server::start(Some(&module))?;
-    let without_module = Server::start(None)?;
-
-    let mut rows = Vec::new();
-    rows.push(b0(&with_module)?);
-    rows.push(b7(&with_module, &without_module, args.runs)?);
+    // A copy of this run's own: the rows start fresh servers throughout the run, and
+    // each must load this build even if someone rebuilds or restages meanwhile.
+    let module_dir = tempfile::tempdir()?;
+    let module = module_dir.path().join("librg.so");
+    std::fs::copy(stage_module(&release_module())?, &module)
+        .context("copying the module for the benchmark run")?;
     let scale = args.scale.clamp(0.001, 10.0);
-    rows.push(b2(&with_module, args.runs, scale)?);
-    rows.push(b3(&with_module, args.runs, scale)?);
-    rows.push(b4(&with_module, args.runs, scale)?);
-    drop(with_module);
-    drop(without_module);
+    let runs = args.runs.max(1);
+
+    let shared = ["B0", "B7", "B2", "B3", "B4"].iter().any(|id| wanted(id));
+    let servers = if shared {
+        Some((Server::start(Some(&module))?, Server::start(None)?))
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    if let Some((with_module, without_module)) = &servers {
+        if wanted("B0") {
+            rows.push(b0(with_module)?);
+        }
+        if wanted("B7") {
+            rows.push(b7(with_module, without_module, runs)?);
+        }
+    }
+    if wanted("B1") {
+        rows.push(registrations::b1(&module, runs, scale)?);
+    }
+    if wanted("B1a") {
+        rows.push(registrations::b1a(&module, runs, scale)?);
+    }
+    if let Some((with_module, _)) = &servers {
+        if wanted("B2") {
+            rows.push(b2(with_module, runs, scale)?);
+        }
+        if wanted("B3") {
+            rows.push(b3(with_module, runs, scale)?);
+        }
+        if wanted("B4") {
+            rows.push(b4(with_module, runs, scale)?);
+        }
+    }
+    drop(servers);
+    if wanted("B6") {
+        rows.extend(registrations::b6(&module, runs, scale)?);
+    }
 
     print_table(&rows);
     write_json(&rows)?;
@@ -280,10 +330,13 @@ fn with_ping_probe<T>(port: u16, work: impl FnOnce() -> Result<T>) -> Result<(T,
     Ok((result?, p99))
 }
 
+/// The Python of the client baselines: Debian's, which has `python3-redis`.
+const PYTHON: &str = "/usr/bin/python3.11";
+
 /// Runs a Python baseline script that prints `<seconds>\n<json answer>`.
 fn python_baseline(port: u16, script: &str) -> Result<(f64, String)> {
     let result = output(
-        Command::new("/usr/bin/python3.11")
+        Command::new(PYTHON)
             .arg("-c")
             .arg(script)
             .env("REDIS_PORT", port.to_string()),
@@ -593,7 +646,7 @@ fn print_table(rows: &[Row]) {
         let measures = row
             .measures
             .iter()
-            .map(|(name, value, unit)| format!("{name} {value:.3}{unit}"))
+            .map(|(name, value, unit)| format!("{name} {}{unit}", number(*value)))
             .collect::<Vec<_>>()
             .join(", ");
         let ratios = row
@@ -606,6 +659,15 @@ fn print_table(rows: &[Row]) {
             "{:<4} {:<62} {:<58} {:<34} {:<28} {}",
             row.id, row.workload, measures, ratios, row.target, row.verdict
         );
+    }
+}
+
+/// Large values (rates, counts) without decimals, small ones (times) with three.
+fn number(value: f64) -> String {
+    if value.abs() >= 1000.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
     }
 }
 

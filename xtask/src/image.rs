@@ -2,7 +2,8 @@
 //!
 //! No image can be pulled on these machines, so the image holds exactly what the
 //! server needs: redis-server, the module, every shared library that `ldd` reports for
-//! them and for Python's extension modules, and `/usr/lib/python3.11`.
+//! them and for Python's extension modules, `/usr/lib/python3.11`, and Debian's
+//! cloudpickle (registrations pickle their callbacks with it).
 
 use crate::paths::{release_module, target_dir, CONFORMANCE_IMAGE, CONFORMANCE_TAG};
 use crate::prerequisites::{ensure_docker, ensure_packages, BUILD_PACKAGES};
@@ -15,6 +16,8 @@ use std::process::Command;
 
 const PYTHON_LIB: &str = "/usr/lib/python3.11";
 const LIBPYTHON: &str = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0";
+/// Debian's cloudpickle (package python3-cloudpickle), which registrations need.
+const CLOUDPICKLE: &str = "/usr/lib/python3/dist-packages/cloudpickle";
 
 /// Builds the module and the image; returns the image reference.
 pub fn build_image() -> Result<String> {
@@ -57,6 +60,10 @@ pub fn build_image() -> Result<String> {
     copy_tree(
         Path::new(PYTHON_LIB),
         &rootfs.join(PYTHON_LIB.trim_start_matches('/')),
+    )?;
+    copy_tree(
+        Path::new(CLOUDPICKLE),
+        &rootfs.join(CLOUDPICKLE.trim_start_matches('/')),
     )?;
     for dir in ["tmp", "data", "usr/lib64"] {
         std::fs::create_dir_all(rootfs.join(dir))?;

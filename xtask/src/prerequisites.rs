@@ -16,6 +16,9 @@ pub const BUILD_PACKAGES: &[&str] = &[
     "libclang-dev",
     "python3.11",
     "libpython3.11-dev",
+    // Registrations are pickled with cloudpickle (RDB, replication); Debian's
+    // package puts it where the embedded Python looks (/usr/lib/python3/dist-packages).
+    "python3-cloudpickle",
 ];
 
 /// What the conformance run needs on top of the build packages.

@@ -63,7 +63,7 @@ fn execute(ctx: &Context, request: PyExecute) -> Option<Reply> {
         Err(error) => return Some(Reply::error(error.text)),
         Ok(script) => script,
     };
-    let registered = sessions::apply(session_plan, script.registrations);
+    let registered = sessions::apply(ctx, session_plan, script.registrations);
     match script.run {
         // Registering wins the reply; a run the script also asked for still runs.
         Some(pending) if registered => {

@@ -6,12 +6,12 @@
 //! execution takes, so ids stay as upstream's).
 
 use crate::entry;
-use crate::registrations::{self, registry, streams};
+use crate::registrations::{self, persist, registry, streams};
 use crate::state;
 use gears_protocol::replies;
 use gears_protocol::request::PauseRegistrations;
 use gears_protocol::{errors, Reply, Request};
-use redis_module::{Context, RedisResult, RedisString};
+use redis_module::{Context, ContextFlags, RedisResult, RedisString};
 
 /// Takes the execution id of the internal execution RedisGears runs for a
 /// management command on all shards.
@@ -39,7 +39,7 @@ pub fn dumpregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 
 /// `RG.UNREGISTER <id> [abortpending]`
 pub fn unregister(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    entry::request(ctx, args, "RG.UNREGISTER", |_, request| {
+    entry::request(ctx, args, "RG.UNREGISTER", |ctx, request| {
         let Request::Unregister { id, abort_pending } = request else {
             return errors::internal_error("RG.UNREGISTER");
         };
@@ -47,6 +47,7 @@ pub fn unregister(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             return errors::execution_is_not_registered();
         };
         if registrations::remove(&id, abort_pending) {
+            persist::replicate_unregister(ctx, &id, abort_pending);
             Reply::ok()
         } else {
             errors::execution_is_not_registered()
@@ -118,4 +119,47 @@ fn pause(request: &PauseRegistrations, pausing: bool) -> Reply {
         }
     }
     Reply::ok()
+}
+
+/// Whether a command comes from a master or the AOF (the only senders the internal
+/// replication commands accept), and whether it is the AOF being loaded.
+fn from_replication(ctx: &Context) -> Option<bool> {
+    let flags = ctx.get_flags();
+    let loading = flags.contains(ContextFlags::LOADING);
+    (loading || flags.contains(ContextFlags::REPLICATED)).then_some(loading)
+}
+
+/// `RG.INNERREGISTER <blob>`: a registration applied on the master, or in the AOF.
+pub fn innerregister(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(ctx, args, "RG.INNERREGISTER", |ctx, request| {
+        let Some(loading) = from_replication(ctx) else {
+            return errors::internal_command_not_for_clients("RG.INNERREGISTER");
+        };
+        let Request::InnerRegister { blob } = request else {
+            return errors::internal_error("RG.INNERREGISTER");
+        };
+        match persist::inner_register(&blob, loading) {
+            Ok(()) => Reply::ok(),
+            Err(error) => {
+                crate::log::warning(&format!("RG.INNERREGISTER failed: {error}"));
+                Reply::error(format!("ERR {error}"))
+            }
+        }
+    })
+}
+
+/// `RG.INNERUNREGISTER <id> [abortpending]`: a registration removed on the master.
+pub fn innerunregister(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request(ctx, args, "RG.INNERUNREGISTER", |ctx, request| {
+        if from_replication(ctx).is_none() {
+            return errors::internal_command_not_for_clients("RG.INNERUNREGISTER");
+        }
+        let Request::InnerUnregister { id, abort_pending } = request else {
+            return errors::internal_error("RG.INNERUNREGISTER");
+        };
+        match id.id {
+            Some(id) if registrations::remove(&id, abort_pending) => Reply::ok(),
+            _ => errors::execution_is_not_registered(),
+        }
+    })
 }

@@ -17,6 +17,7 @@
 //! registration that writes a key would fire itself forever.
 
 pub mod keys;
+pub mod persist;
 pub mod sessions;
 pub mod streams;
 
@@ -30,6 +31,7 @@ use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
 use gears_python::callback::{PyInlineRuntime, PyRuntime};
 use gears_python::pyo3::{Py, PyAny, Python};
+use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
 use sessions::SessionRecord;
@@ -54,6 +56,8 @@ pub struct Registered {
     pub pending: Mutex<Vec<Arc<Execution>>>,
     /// The StreamReader state, for a StreamReader registration.
     pub stream: Option<streams::StreamRegistration>,
+    /// What the RDB and replicas get of it.
+    pub saved: SavedEntry,
 }
 
 /// A registration in the registry.
@@ -227,6 +231,19 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     if let Some(engine) = state::engine() {
         for old in dropped {
             engine.store.remove(&old);
+        }
+    }
+}
+
+/// Removes every registration, aborting what they have pending (loading starts
+/// from nothing).
+pub fn clear() {
+    let entries = registry().clear();
+    keys::registrations_changed();
+    for entry in entries {
+        let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).clone();
+        for execution in pending {
+            execution.abort();
         }
     }
 }

@@ -9,14 +9,18 @@
 //! changes nothing.
 
 use super::streams::StreamRegistration;
-use super::{add, call_on_registered, remove, Registered};
+use super::{add, call_on_registered, remove, Registered, RegistrationEntry};
 use crate::state;
+use gears_executions::plan::Plan;
 use gears_executions::serial::SerialQueue;
 use gears_protocol::replies::SessionView;
 use gears_protocol::request::PyExecute;
 use gears_protocol::{errors, GearsId, Reply};
 use gears_python::builder::PendingRegistration;
+use gears_python::pyo3::{Py, PyAny};
+use gears_registrations::persist::{SavedEntry, SavedRegistration};
 use gears_registrations::registration::{ReaderArgs, Registration, Stats};
+use redis_module::Context;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -141,58 +145,40 @@ pub fn with_replacing<R>(plan: &SessionPlan, body: impl FnOnce() -> R) -> R {
 }
 
 /// After a successful script: removes what it replaces and applies its
-/// registrations (calling their `onRegistered`). Returns whether it registered
-/// anything.
-pub fn apply(plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
+/// registrations (calling their `onRegistered`), replicating both. Returns whether
+/// it registered anything.
+pub fn apply(ctx: &Context, plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
     if let Some(replaced) = &plan.replaced {
         let ids = replaced.registrations().clone();
         for id in ids {
-            remove(&id, false);
+            if remove(&id, false) {
+                super::persist::replicate_unregister(ctx, &id, false);
+            }
         }
         sessions().retain(|s| !Arc::ptr_eq(s, replaced));
     }
     if pending.is_empty() {
         return false;
     }
-    let session = Arc::new(SessionRecord {
-        id: plan.id.unwrap_or_else(random_session_id),
-        description: plan.description,
-        registrations: Mutex::new(Vec::new()),
-    });
-    sessions().push(session.clone());
+    let session_id = plan.id.unwrap_or_else(random_session_id);
     let mut applied = Vec::new();
     for registration in pending {
-        let Ok(id) = registration.id.parse::<GearsId>() else {
-            crate::log::warning("a registration without a valid id was dropped");
-            continue;
-        };
-        session.registrations().push(id);
-        let stream = match &registration.args.reader {
-            ReaderArgs::Stream(args) => Some(StreamRegistration::new(args)),
-            _ => None,
-        };
-        let model = Registration {
-            id,
+        let saved = SavedRegistration {
+            id: registration.id,
             reader: registration.args.reader,
-            description: registration.plan.description.clone(),
             mode: registration.args.mode,
-            session_id: session.id.clone(),
-            stats: Stats::default(),
+            description: registration.plan.description.clone(),
+            session_id: session_id.clone(),
+            session_description: plan.description.clone(),
         };
-        let payload = Registered {
-            plan: Arc::new(registration.plan),
-            session: session.clone(),
-            on_registered: registration.args.on_registered,
-            queue: SerialQueue::new(Arc::new(|message: String| {
-                crate::log::warning(&format!(
-                    "internal error in a registration's execution: panic: {message}"
-                ));
-            })),
-            recent: Mutex::new(Default::default()),
-            pending: Mutex::new(Vec::new()),
-            stream,
+        let saved = SavedEntry {
+            registration: saved,
+            plan: registration.pickled,
         };
-        applied.push(add(model, payload));
+        super::persist::replicate_register(ctx, &saved);
+        if let Some(entry) = install(saved, registration.plan, registration.args.on_registered) {
+            applied.push(entry);
+        }
     }
     // RedisGears distributes the registrations with an internal plan and execution,
     // which take one id of each counter.
@@ -201,10 +187,90 @@ pub fn apply(plan: SessionPlan, pending: Vec<PendingRegistration>) -> bool {
         engine.store.next_execution_id();
     }
     for entry in &applied {
-        call_on_registered(entry);
-        super::streams::start(entry);
+        activate(entry);
     }
     true
+}
+
+/// Adds a registration to the registry and to its session (created if needed); the
+/// caller calls [`activate`] when it may start working.
+pub fn install(
+    saved: SavedEntry,
+    plan: Plan,
+    on_registered: Option<Py<PyAny>>,
+) -> Option<Arc<RegistrationEntry>> {
+    let SavedEntry {
+        registration,
+        plan: pickled,
+    } = saved;
+    let Ok(id) = registration.id.parse::<GearsId>() else {
+        crate::log::warning(&format!(
+            "registration {} has no valid id; it was dropped",
+            registration.id
+        ));
+        return None;
+    };
+    // Ids that come back from an RDB or a master push the counter past them.
+    if let Some(engine) = state::engine() {
+        engine.store.observe_plan_id(id);
+    }
+    let session = {
+        let mut all = sessions();
+        match all.iter().find(|s| s.id == registration.session_id) {
+            Some(session) => session.clone(),
+            None => {
+                let session = Arc::new(SessionRecord {
+                    id: registration.session_id.clone(),
+                    description: registration.session_description.clone(),
+                    registrations: Mutex::new(Vec::new()),
+                });
+                all.push(session.clone());
+                session
+            }
+        }
+    };
+    session.registrations().push(id);
+    let stream = match &registration.reader {
+        ReaderArgs::Stream(args) => Some(StreamRegistration::new(args)),
+        _ => None,
+    };
+    let model = Registration {
+        id,
+        reader: registration.reader.clone(),
+        description: registration.description.clone(),
+        mode: registration.mode,
+        session_id: session.id.clone(),
+        stats: Stats::default(),
+    };
+    let payload = Registered {
+        plan: Arc::new(plan),
+        session,
+        on_registered,
+        queue: SerialQueue::new(Arc::new(|message: String| {
+            crate::log::warning(&format!(
+                "internal error in a registration's execution: panic: {message}"
+            ));
+        })),
+        recent: Mutex::new(Default::default()),
+        pending: Mutex::new(Vec::new()),
+        stream,
+        saved: SavedEntry {
+            registration,
+            plan: pickled,
+        },
+    };
+    Some(add(model, payload))
+}
+
+/// Starts an installed registration: `onRegistered`, and a StreamReader's first scan.
+pub fn activate(entry: &Arc<RegistrationEntry>) {
+    call_on_registered(entry);
+    super::streams::start(entry);
+}
+
+/// Forgets every session (loading starts from nothing).
+pub fn clear() {
+    sessions().clear();
 }
 
 /// 40 random hex characters, the id of a session without `ID`.

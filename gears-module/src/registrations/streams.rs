@@ -19,7 +19,7 @@ use gears_protocol::Reply;
 use gears_python::readers::{StreamGroupReader, CONSUMER_GROUP};
 use gears_registrations::registration::{Mode, StreamArgs};
 use gears_registrations::stream::{
-    OnFailedPolicy, ReadKind, RunOutcome, StreamAction, StreamConfig, StreamStateMachine,
+    ReadKind, RunOutcome, StreamAction, StreamConfig, StreamStateMachine,
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -39,7 +39,7 @@ impl StreamRegistration {
         let config = StreamConfig {
             batch: usize::try_from(args.batch).unwrap_or(usize::MAX),
             duration_ms: args.duration_ms,
-            on_failed: OnFailedPolicy::parse(args.on_failed).unwrap_or_default(),
+            on_failed: args.on_failed,
             retry_interval_secs: args.retry_interval_secs,
             trim: args.trim,
         };
@@ -342,8 +342,12 @@ fn scan_page(reply: Reply) -> (Option<Vec<u8>>, Vec<Vec<u8>>) {
     (cursor, keys)
 }
 
-/// A registration was applied: its first scan.
+/// A registration was applied: its first scan (on a master; a replica waits until
+/// it becomes one).
 pub fn start(entry: &Arc<RegistrationEntry>) {
+    if super::persist::is_replica() {
+        return;
+    }
     if let Some(stream) = stream_of(entry) {
         let next = stream.machine().start();
         perform(entry, actions(next));
@@ -383,4 +387,18 @@ pub fn set_paused(entry: &Arc<RegistrationEntry>, pausing: bool) -> bool {
     };
     perform(entry, actions(next));
     true
+}
+
+/// The server became a master (`master`) or a replica: a StreamReader registration
+/// starts reading, or drops what it tracked.
+pub fn role_changed(entry: &Arc<RegistrationEntry>, master: bool) {
+    let Some(stream) = stream_of(entry) else {
+        return;
+    };
+    let next = if master {
+        stream.machine().on_became_master()
+    } else {
+        stream.machine().on_became_replica()
+    };
+    perform(entry, actions(next));
 }
