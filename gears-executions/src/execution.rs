@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::runner::Interrupter;
 use gears_protocol::replies::{self, ExecutionPlanView, ExecutionSummary, StepView};
 use gears_protocol::{GearsId, Reply, ShardId};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -106,6 +106,9 @@ pub struct Execution {
     abort_requested: AtomicBool,
     state: Mutex<State>,
     finished: Condvar,
+    /// Threads blocked in [`Execution::wait`]: waking a condition variable is a
+    /// system call, paid only when someone sleeps on it.
+    sleepers: AtomicUsize,
 }
 
 impl std::fmt::Debug for Execution {
@@ -134,6 +137,7 @@ impl Execution {
                 interrupter: None,
             }),
             finished: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
         }
     }
 
@@ -200,11 +204,18 @@ impl Execution {
         state.total_duration = total_duration;
         state.interrupter = None;
         let waiters = std::mem::take(&mut state.waiters);
-        let outcome = state.outcome();
+        // Copying the results is for the waiters only; most executions have none.
+        let outcome = (!waiters.is_empty()).then(|| state.outcome());
+        // Read under the lock: a sleeper registers itself under it before sleeping.
+        let wake = self.sleepers.load(Ordering::Acquire) > 0;
         drop(state);
-        self.finished.notify_all();
-        for waiter in waiters {
-            waiter(&outcome);
+        if wake {
+            self.finished.notify_all();
+        }
+        if let Some(outcome) = outcome {
+            for waiter in waiters {
+                waiter(&outcome);
+            }
         }
     }
 
@@ -248,6 +259,16 @@ impl Execution {
         }
     }
 
+    /// How it ended, if finished: the status and the first error, without copying
+    /// the results.
+    pub fn ending(&self) -> Option<(Status, Option<String>)> {
+        let state = self.state();
+        state
+            .status
+            .is_finished()
+            .then(|| (state.status, state.errors.first().cloned()))
+    }
+
     /// The outcome if finished.
     pub fn outcome(&self) -> Option<Outcome> {
         let state = self.state();
@@ -257,10 +278,12 @@ impl Execution {
     /// Blocks the calling thread until finished or `timeout`; for tests and tools.
     pub fn wait(&self, timeout: Duration) -> Option<Outcome> {
         let state = self.state();
+        self.sleepers.fetch_add(1, Ordering::AcqRel);
         let (state, _) = self
             .finished
             .wait_timeout_while(state, timeout, |s| !s.status.is_finished())
             .unwrap_or_else(PoisonError::into_inner);
+        self.sleepers.fetch_sub(1, Ordering::AcqRel);
         drop(state);
         self.outcome()
     }
@@ -318,7 +341,7 @@ mod tests {
     fn execution() -> Execution {
         let plan = Arc::new(Plan {
             reader: "PythonReader".into(),
-            steps: Vec::new(),
+            steps: Vec::new().into(),
             description: None,
         });
         Execution::new(GearsId::new(ShardId::STANDALONE, 0), plan, false)

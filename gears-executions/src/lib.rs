@@ -23,7 +23,7 @@
 //! let store = ExecutionStore::default();
 //! let plan = Arc::new(Plan {
 //!     reader: "PythonReader".into(),
-//!     steps: vec![Step::plain(StepKind::Limit { offset: 1, len: 2 }, "limit")],
+//!     steps: vec![Step::plain(StepKind::Limit { offset: 1, len: 2 }, "limit")].into(),
 //!     description: None,
 //! });
 //! let execution = Arc::new(Execution::new(store.next_execution_id(), plan, false));

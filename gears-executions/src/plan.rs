@@ -200,8 +200,9 @@ impl Step {
 pub struct Plan {
     /// The reader's name (`KeysReader`, `PythonReader`, ...).
     pub reader: String,
-    /// The steps, first to last.
-    pub steps: Vec<Step>,
+    /// The steps, first to last (shared: every execution of a registration runs
+    /// them without copying them).
+    pub steps: Arc<[Step]>,
     /// The description given to the builder.
     pub description: Option<String>,
 }

@@ -89,7 +89,7 @@ impl ExecutionStore {
         let mut listed = self.listed();
         if max_executions > 0 {
             let max = usize::try_from(max_executions).unwrap_or(usize::MAX);
-            while listed.order.len() >= max {
+            while listed.by_id.len() >= max {
                 match listed.order.pop_front() {
                     Some(oldest) => {
                         listed.by_id.remove(&oldest);
@@ -111,7 +111,13 @@ impl ExecutionStore {
     pub fn remove(&self, id: &GearsId) -> Option<Arc<Execution>> {
         let mut listed = self.listed();
         let removed = listed.by_id.remove(id)?;
-        listed.order.retain(|listed_id| listed_id != id);
+        // The id stays in `order` until trimming reaches it or there are many such
+        // ids: removing it there now would cost a scan per removal, and a
+        // registration's executions are removed as fast as they are triggered.
+        if listed.order.len() > 2 * listed.by_id.len() + 64 {
+            let Listed { order, by_id } = &mut *listed;
+            order.retain(|listed_id| by_id.contains_key(listed_id));
+        }
         Some(removed)
     }
 
@@ -127,7 +133,7 @@ impl ExecutionStore {
 
     /// How many are listed (INFO `rg_nexecutions`).
     pub fn len(&self) -> usize {
-        self.listed().order.len()
+        self.listed().by_id.len()
     }
 
     /// True when none is listed.
@@ -151,7 +157,7 @@ mod tests {
     fn new_execution(store: &ExecutionStore) -> Arc<Execution> {
         let plan = Arc::new(Plan {
             reader: "PythonReader".into(),
-            steps: vec![],
+            steps: Vec::new().into(),
             description: None,
         });
         Arc::new(Execution::new(store.next_execution_id(), plan, false))

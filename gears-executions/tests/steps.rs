@@ -98,7 +98,7 @@ fn execute(steps: Vec<Step>, reader: &mut dyn Reader) -> (Vec<Reply>, Vec<String
     let store = ExecutionStore::default();
     let plan = Arc::new(Plan {
         reader: "PythonReader".into(),
-        steps,
+        steps: steps.into(),
         description: None,
     });
     let execution = Execution::new(store.next_execution_id(), plan, false);
@@ -338,7 +338,7 @@ fn an_aborted_execution_stops_reading() {
     let store = ExecutionStore::default();
     let plan = Arc::new(Plan {
         reader: "PythonReader".into(),
-        steps: vec![],
+        steps: Vec::new().into(),
         description: None,
     });
     let execution = Arc::new(Execution::new(store.next_execution_id(), plan, false));

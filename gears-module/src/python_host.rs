@@ -65,6 +65,10 @@ impl Host for ModuleHost {
             .unwrap_or_default()
     }
 
+    fn holds_redis_lock(&self) -> bool {
+        crate::redis_access::lock_held()
+    }
+
     fn verify_registration(
         &self,
         candidate: Candidate<'_>,

@@ -667,7 +667,7 @@ impl PyFlatExecution {
     pub(crate) fn plan(&self) -> Plan {
         Plan {
             reader: self.reader.clone(),
-            steps: self.steps.clone(),
+            steps: self.steps.clone().into(),
             description: self.description.clone(),
         }
     }
@@ -680,11 +680,7 @@ impl PyFlatExecution {
     /// Records the run this script asks for (one per script).
     fn pending(&self, reader: ReaderRequest, mode: RunMode) -> PyResult<()> {
         let run = PendingRun {
-            plan: Plan {
-                reader: self.reader.clone(),
-                steps: self.steps.clone(),
-                description: self.description.clone(),
-            },
+            plan: self.plan(),
             reader,
             mode,
         };

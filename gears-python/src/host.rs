@@ -48,6 +48,11 @@ pub trait Host: Send + Sync {
     /// Takes the next plan/registration id (behaviour.md §5.1: every builder takes
     /// one, even for an unknown reader).
     fn next_plan_id(&self) -> String;
+    /// Whether the calling thread holds the Redis lock now (so `execute` takes no
+    /// lock and need not give up the GIL).
+    fn holds_redis_lock(&self) -> bool {
+        false
+    }
     /// Checks a registration against the live ones before the script may make it
     /// (RedisGears' `verifyRegister`): RedisGears' error text if it may not.
     /// `same_session` are the registrations this script made before it.

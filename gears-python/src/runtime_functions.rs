@@ -73,10 +73,16 @@ pub fn execute_command<'py>(
         argv.push(argument_bytes(&arg)?);
     }
     let host = the_host()?;
-    let reply = py.detach(|| {
-        let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    // The GIL is given up so that taking the Redis lock cannot deadlock with a
+    // thread that holds that lock and waits for the GIL. A thread that already
+    // holds the Redis lock (a sync registration, a script) takes nothing, so it
+    // keeps the GIL and saves a hand-over per command.
+    let reply = if host.holds_redis_lock() {
         host.execute(&argv)
-    });
+    } else {
+        py.detach(|| host.execute(&argv))
+    };
     reply_to_py(py, reply)
 }
 

@@ -68,7 +68,8 @@ pub fn debug_run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
                 StepKind::Map,
                 "DebugSleepMapper",
                 Arc::new(Sleeper(std::time::Duration::from_millis(sleep_ms))),
-            )],
+            )]
+            .into(),
             description: None,
         });
         let execution = Arc::new(Execution::new(
@@ -124,7 +125,7 @@ pub fn debug_scan(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         };
         let plan = Arc::new(Plan {
             reader: "KeysReader".into(),
-            steps: Vec::new(),
+            steps: Vec::new().into(),
             description: None,
         });
         let execution = Arc::new(Execution::new(

@@ -36,8 +36,8 @@ use gears_registrations::registration::{RecentExecutions, Registration, RunOutco
 use gears_registrations::registry::{Entry, Registry};
 use sessions::SessionRecord;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
 
 /// What the module keeps beside each registration.
 #[derive(Debug)]
@@ -52,8 +52,9 @@ pub struct Registered {
     pub queue: SerialQueue,
     /// Finished executions still listed (`MaxExecutionsPerRegistration`).
     pub recent: Mutex<RecentExecutions>,
-    /// Executions triggered and not finished.
-    pub pending: Mutex<Vec<Arc<Execution>>>,
+    /// Executions triggered and not finished (by id: a backlog of millions must
+    /// not be scanned once per finished execution).
+    pub pending: Mutex<HashMap<GearsId, Arc<Execution>>>,
     /// The StreamReader state, for a StreamReader registration.
     pub stream: Option<streams::StreamRegistration>,
     /// What the RDB and replicas get of it.
@@ -119,7 +120,8 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
     keys::registrations_changed();
     entry.payload().session.forget(id);
     if abort_pending {
-        let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).clone();
+        let pending: Vec<Arc<Execution>> =
+            lock(&entry.payload().pending).values().cloned().collect();
         for execution in pending {
             execution.abort();
         }
@@ -172,10 +174,12 @@ pub fn trigger(
         execution.on_done(on_done);
     }
     if sync {
-        run_registered(entry, &execution, reader, &PyInlineRuntime, profile);
+        // The thread holds the Redis lock, so it may hold the GIL for the whole run
+        // (lock order: Redis, then Python): one hand-over instead of one per batch.
+        Python::attach(|_| run_registered(entry, &execution, reader, &PyInlineRuntime, profile));
         return Some(execution);
     }
-    lock(&entry.payload().pending).push(execution.clone());
+    lock(&entry.payload().pending).insert(execution.id(), execution.clone());
     let job_entry = entry.clone();
     let job_execution = execution.clone();
     let mut reader = Some(reader);
@@ -201,31 +205,41 @@ fn run_registered(
     runtime: &dyn Runtime,
     profile: bool,
 ) {
-    let started = Instant::now();
+    let started = coarse_now_ms();
     as_running(entry.id(), || {
         run(execution, reader.as_mut(), runtime, profile)
     });
     // Dropping the reader may drop Python objects: done before the stats say done.
     drop(reader);
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    finished(entry, execution, elapsed);
+    finished(entry, execution, coarse_now_ms().saturating_sub(started));
+}
+
+/// Milliseconds of a monotonic clock that is cheap to read (the coarse clock, read
+/// without a system call, is exact enough for stats kept in milliseconds).
+fn coarse_now_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `now`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
 }
 
 /// Books a finished execution: stats, the pending list, and the listed executions
 /// of the registration (the oldest beyond `MaxExecutionsPerRegistration` are
 /// dropped).
 fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) {
-    let outcome = match execution.outcome() {
-        Some(outcome) if outcome.status == Status::Aborted => RunOutcome::Aborted,
-        Some(outcome) => match outcome.errors.first() {
-            Some(error) => RunOutcome::Failure(error.clone()),
-            None => RunOutcome::Success,
-        },
-        None => RunOutcome::Aborted,
+    let outcome = match execution.ending() {
+        Some((Status::Aborted, _)) | None => RunOutcome::Aborted,
+        Some((_, Some(error))) => RunOutcome::Failure(error),
+        Some((_, None)) => RunOutcome::Success,
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-    lock(&entry.payload().pending).retain(|pending| pending.id() != id);
+    lock(&entry.payload().pending).remove(&id);
     let cap = state::config().max_executions_per_registration();
     let dropped = lock(&entry.payload().recent).push(id, cap);
     if let Some(engine) = state::engine() {
@@ -241,7 +255,8 @@ pub fn clear() {
     let entries = registry().clear();
     keys::registrations_changed();
     for entry in entries {
-        let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).clone();
+        let pending: Vec<Arc<Execution>> =
+            lock(&entry.payload().pending).values().cloned().collect();
         for execution in pending {
             execution.abort();
         }

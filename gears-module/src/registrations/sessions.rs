@@ -252,7 +252,7 @@ pub fn install(
             ));
         })),
         recent: Mutex::new(Default::default()),
-        pending: Mutex::new(Vec::new()),
+        pending: Mutex::new(Default::default()),
         stream,
         saved: SavedEntry {
             registration,
