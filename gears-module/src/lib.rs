@@ -206,6 +206,7 @@ mod entry_points {
             ["rg.innerregister", commands::registrations::innerregister, "readonly", 0, 0, 0, ""],
             ["rg.innerunregister", commands::registrations::innerunregister, "readonly", 0, 0, 0, ""],
             ["rg.trigger", commands::trigger::rg_trigger, "readonly", 0, 0, 0, ""],
+            ["rg.innerhook", commands::trigger::rg_innerhook, "readonly", 0, 0, 0, ""],
             ["rg.triggeronkey", commands::trigger::rg_triggeronkey, "readonly", 2, 2, 1, ""],
         ],
     }

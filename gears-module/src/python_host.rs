@@ -65,6 +65,18 @@ impl Host for ModuleHost {
             .unwrap_or_default()
     }
 
+    fn call_next(&self, args: &[&[u8]]) -> Result<Reply, String> {
+        crate::registrations::hooks::call_next(args)
+    }
+
+    fn get_command(&self) -> Result<Vec<Vec<u8>>, String> {
+        crate::registrations::hooks::get_command()
+    }
+
+    fn override_reply(&self, reply: Reply) -> Result<(), String> {
+        crate::registrations::hooks::override_reply(reply)
+    }
+
     fn holds_redis_lock(&self) -> bool {
         crate::redis_access::lock_held()
     }
@@ -74,6 +86,7 @@ impl Host for ModuleHost {
         candidate: Candidate<'_>,
         same_session: &[Candidate<'_>],
     ) -> Result<(), String> {
+        with_redis(|ctx| crate::registrations::hooks::verify(ctx, candidate.reader))?;
         let replacing = crate::registrations::sessions::replacing();
         crate::registrations::registry()
             .verify(candidate, &replacing, same_session)

@@ -68,17 +68,19 @@ pub fn acquire() -> bool {
     // SAFETY: reading function pointers that RedisModule_Init has filled.
     let (get, lock) = unsafe {
         (
-            raw::RedisModule_GetThreadSafeContext,
+            raw::RedisModule_GetDetachedThreadSafeContext,
             raw::RedisModule_ThreadSafeContextLock,
         )
     };
-    let (Some(get), Some(lock)) = (get, lock) else {
+    let (Some(get), Some(lock), Some(module_ctx)) = (get, lock, crate::MODULE_CTX.get()) else {
         return false;
     };
     let ctx = THREAD_CONTEXT.with(|slot| {
         slot.borrow_mut()
-            // SAFETY: a detached thread-safe context (no blocked client).
-            .get_or_insert_with(|| ThreadContext(unsafe { get(ptr::null_mut()) }))
+            // SAFETY: a detached thread-safe context tied to the module (so that the
+            // module's own calls through it are known as its own: the hooks' filter
+            // skips them), created from the module context kept since load.
+            .get_or_insert_with(|| ThreadContext(unsafe { get(module_ctx.0) }))
             .0
     });
     // SAFETY: ctx is this thread's live thread-safe context; this thread does not

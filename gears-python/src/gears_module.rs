@@ -101,6 +101,18 @@ pub(crate) fn redisgears(module: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::runtime_functions::is_async_allow,
         module
     )?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::call_next,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::get_command,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        crate::runtime_functions::override_reply,
+        module
+    )?)?;
     Ok(())
 }
 

@@ -48,6 +48,22 @@ pub trait Host: Send + Sync {
     /// Takes the next plan/registration id (behaviour.md §5.1: every builder takes
     /// one, even for an unknown reader).
     fn next_plan_id(&self) -> String;
+    /// `call_next(*args)` inside a CommandReader hook: the next hook, or the hooked
+    /// command itself, with `args`. Outside a hook: `Can not get CommandHook ctx`.
+    fn call_next(&self, args: &[&[u8]]) -> Result<Reply, String> {
+        let _ = args;
+        Err("Can not get CommandHook ctx".to_owned())
+    }
+    /// `get_command()` inside an execution a KeysReader `commands=` registration
+    /// started: the command's argv. Outside one: `Can not get command ctx`.
+    fn get_command(&self) -> Result<Vec<Vec<u8>>, String> {
+        Err("Can not get command ctx".to_owned())
+    }
+    /// `override_reply(value)` there: replaces the client's reply (once).
+    fn override_reply(&self, reply: Reply) -> Result<(), String> {
+        let _ = reply;
+        Err("Can not get command ctx".to_owned())
+    }
     /// Whether the calling thread holds the Redis lock now (so `execute` takes no
     /// lock and need not give up the GIL).
     fn holds_redis_lock(&self) -> bool {

@@ -36,6 +36,9 @@ execute = redisgears.executeCommand
 atomic = redisgears.atomicCtx
 hashtag = redisgears.getMyHashTag
 isAsyncAllow = redisgears.isAsyncAllow
+call_next = redisgears.callNext
+get_command = redisgears.getCommand
+override_reply = redisgears.overrideReply
 
 _LOG_LEVELS = ('debug', 'verbose', 'notice', 'warning')
 

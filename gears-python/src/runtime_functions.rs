@@ -68,22 +68,64 @@ pub fn execute_command<'py>(
     if command.cast::<PyString>().is_err() {
         return Err(gears_error("the given command must be a string"));
     }
+    let reply = with_host(py, args, |host, argv| host.execute(argv))?;
+    reply_to_py(py, reply)
+}
+
+/// Calls the host with `args` as bytes. The GIL is given up so that taking the
+/// Redis lock cannot deadlock with a thread that holds that lock and waits for the
+/// GIL; a thread that already holds the Redis lock (a sync registration, a script)
+/// takes nothing, so it keeps the GIL and saves a hand-over per call.
+fn with_host<T: Send>(
+    py: Python<'_>,
+    args: &Bound<'_, PyTuple>,
+    body: impl FnOnce(&dyn Host, &[&[u8]]) -> T + Send,
+) -> PyResult<T> {
     let mut argv = Vec::with_capacity(args.len());
     for arg in args.iter() {
         argv.push(argument_bytes(&arg)?);
     }
     let host = the_host()?;
     let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    // The GIL is given up so that taking the Redis lock cannot deadlock with a
-    // thread that holds that lock and waits for the GIL. A thread that already
-    // holds the Redis lock (a sync registration, a script) takes nothing, so it
-    // keeps the GIL and saves a hand-over per command.
-    let reply = if host.holds_redis_lock() {
-        host.execute(&argv)
+    Ok(if host.holds_redis_lock() {
+        body(host.as_ref(), &argv)
     } else {
-        py.detach(|| host.execute(&argv))
-    };
-    reply_to_py(py, reply)
+        py.detach(|| body(host.as_ref(), &argv))
+    })
+}
+
+/// `call_next(*args)`: inside a CommandReader hook, runs the next hook (or the
+/// hooked command) with `args` and returns its reply; its error is raised.
+#[pyfunction]
+#[pyo3(name = "callNext", signature = (*args))]
+pub fn call_next<'py>(py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    let reply = with_host(py, args, |host, argv| host.call_next(argv))?;
+    reply_to_py(py, reply.map_err(gears_error)?)
+}
+
+/// `get_command()`: the argv of the command a KeysReader `commands=` registration
+/// is linked to.
+#[pyfunction]
+#[pyo3(name = "getCommand")]
+pub fn get_command(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let argv = the_host()?.get_command().map_err(gears_error)?;
+    let list = PyList::empty(py);
+    for arg in argv {
+        list.append(bytes_to_py(py, &arg))?;
+    }
+    Ok(list.into_any())
+}
+
+/// `override_reply(value)`: replaces the reply of that command (once), with the
+/// conversion of behaviour.md §6.7.
+#[pyfunction]
+#[pyo3(name = "overrideReply", signature = (*args))]
+pub fn override_reply(args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    if args.len() != 1 {
+        return Err(gears_error("Override reply must get a single argument"));
+    }
+    let reply = crate::convert::to_reply(&args.get_item(0)?);
+    the_host()?.override_reply(reply).map_err(gears_error)
 }
 
 thread_local! {

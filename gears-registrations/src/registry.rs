@@ -64,6 +64,8 @@ pub struct Registry<P> {
     triggers: HashMap<String, GearsId>,
     /// Hooked command (lower case) → registrations, newest first.
     hooks: HashMap<String, Vec<GearsId>>,
+    /// Command (lower case) → KeysReader registrations linked to it (`commands=`).
+    keys_commands: HashMap<String, Vec<GearsId>>,
 }
 
 impl<P> Default for Registry<P> {
@@ -74,6 +76,7 @@ impl<P> Default for Registry<P> {
             streams: PrefixIndex::new(),
             triggers: HashMap::new(),
             hooks: HashMap::new(),
+            keys_commands: HashMap::new(),
         }
     }
 }
@@ -140,7 +143,15 @@ impl<P> Registry<P> {
     pub fn insert(&mut self, registration: Registration, payload: P) -> Arc<Entry<P>> {
         let id = registration.id;
         match &registration.reader {
-            ReaderArgs::Keys(keys) => self.keys.insert(&keys.prefix, id),
+            ReaderArgs::Keys(keys) => {
+                self.keys.insert(&keys.prefix, id);
+                for command in keys.commands.iter().flatten() {
+                    self.keys_commands
+                        .entry(command.to_ascii_lowercase())
+                        .or_default()
+                        .push(id);
+                }
+            }
             ReaderArgs::Stream(stream) => self.streams.insert(&stream.prefix, id),
             ReaderArgs::Command { trigger, .. } => match trigger {
                 CommandTrigger::Trigger(name) => {
@@ -173,6 +184,10 @@ impl<P> Registry<P> {
         self.hooks.retain(|_, stack| {
             stack.retain(|hook| hook != id);
             !stack.is_empty()
+        });
+        self.keys_commands.retain(|_, linked| {
+            linked.retain(|keys| keys != id);
+            !linked.is_empty()
         });
         Some(entry)
     }
@@ -213,6 +228,19 @@ impl<P> Registry<P> {
             Some(ids) => self.resolve(ids.clone()),
             None => Vec::new(),
         }
+    }
+
+    /// The KeysReader registrations linked to `command` (any case) by `commands=`.
+    pub fn keys_with_command(&self, command: &str) -> Vec<Arc<Entry<P>>> {
+        match self.keys_commands.get(&command.to_ascii_lowercase()) {
+            Some(ids) => self.resolve(ids.clone()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether any command is hooked or linked (the command filter has work).
+    pub fn has_command_hooks(&self) -> bool {
+        !self.hooks.is_empty() || !self.keys_commands.is_empty()
     }
 
     /// Whether `command` (any case) has a hook.

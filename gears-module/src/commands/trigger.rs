@@ -25,6 +25,15 @@ pub fn rg_triggeronkey(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     entry::request_or_block(ctx, args, "RG.TRIGGERONKEY", run_trigger)
 }
 
+/// `RG.INNERHOOK <token> <command> <args...>`: what the command filter turns a
+/// hooked command into.
+pub fn rg_innerhook(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    entry::request_or_block(ctx, args, "RG.INNERHOOK", |ctx, request| match request {
+        Request::InnerHook { argv } => crate::registrations::hooks::run_hooked(ctx, argv),
+        _ => Some(errors::internal_error("RG.INNERHOOK")),
+    })
+}
+
 /// The reply of a trigger: the results, or the first error as an error reply.
 fn trigger_reply(outcome: &Outcome) -> Reply {
     match outcome.errors.first() {
@@ -45,7 +54,7 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     let record = Record::List(request.record().into_iter().map(Record::Text).collect());
     let reader = Box::new(VecReader::new(vec![record]));
     if mode == Mode::Sync {
-        let execution = trigger(&entry, reader, true, None)?;
+        let execution = trigger(&entry, reader, true, None, None)?;
         return Some(match execution.outcome() {
             Some(outcome) => trigger_reply(&outcome),
             None => errors::internal_error("RG.TRIGGER"),
@@ -66,6 +75,6 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     let on_done = Box::new(move |outcome: &Outcome| blocked.reply(&trigger_reply(outcome)));
     // Whatever happens now, the blocked client gets its reply: from the execution,
     // or from the blocked-client guard if the execution could not start.
-    let _ = trigger(&entry, reader, false, Some(on_done));
+    let _ = trigger(&entry, reader, false, Some(on_done), None);
     None
 }

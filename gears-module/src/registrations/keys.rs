@@ -11,7 +11,7 @@
 //! prefix rule matches the key (and whose `eventTypes` and `keyTypes` accept it),
 //! one execution starts with a reader of that one key.
 
-use super::{registry, running_here, trigger, RegistrationEntry};
+use super::{hooks, registry, running_here, trigger, RegistrationEntry};
 use crate::keyspace::{key_type_name, RedisKeySpace};
 use crate::redis_access::holding_lock;
 use gears_executions::reader::KeyEventReader;
@@ -120,17 +120,29 @@ fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &[u8]) {
     if running_here(entry.id()) {
         return;
     }
-    let (mode, read_value, key_types) = {
+    let (mode, read_value, key_types, linked) = {
         let registration = entry.registration();
         let ReaderArgs::Keys(args) = &registration.reader else {
             return;
         };
-        // `commands=` registrations fire only inside their commands, which the
-        // command hooks decide.
-        if args.commands.is_some() || !args.accepts_event(event) {
+        if !args.accepts_event(event) {
             return;
         }
-        (registration.mode, args.read_value, args.key_types.clone())
+        // `commands=` registrations fire only inside one of their commands, and
+        // are linked to it.
+        let linked = match &args.commands {
+            Some(commands) => match hooks::linked_command(commands) {
+                Some(linked) => Some(linked),
+                None => return,
+            },
+            None => None,
+        };
+        (
+            registration.mode,
+            args.read_value,
+            args.key_types.clone(),
+            linked,
+        )
     };
     if let Some(types) = key_types {
         let found = super::as_running(entry.id(), || key_type_name(key));
@@ -144,5 +156,9 @@ fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &[u8]) {
         event.as_bytes().to_vec(),
         read_value,
     );
-    trigger(entry, Box::new(reader), mode == Mode::Sync, None);
+    let context = linked.clone().map(hooks::CommandContext::Linked);
+    let execution = trigger(entry, Box::new(reader), mode == Mode::Sync, None, context);
+    if let (Some(linked), Some(execution)) = (linked, execution) {
+        hooks::link_execution(&linked, execution);
+    }
 }

@@ -16,6 +16,7 @@
 //! run on it, and their events on that thread are skipped. Without it a `'*'`
 //! registration that writes a key would fire itself forever.
 
+pub mod hooks;
 pub mod keys;
 pub mod persist;
 pub mod sessions;
@@ -59,6 +60,9 @@ pub struct Registered {
     pub stream: Option<streams::StreamRegistration>,
     /// What the RDB and replicas get of it.
     pub saved: SavedEntry,
+    /// Where the keys are in the commands it hooks (from `COMMAND INFO`, read when
+    /// the registration is activated).
+    pub key_specs: OnceLock<HashMap<String, hooks::KeySpec>>,
 }
 
 /// A registration in the registry.
@@ -108,6 +112,7 @@ pub fn as_running<R>(id: GearsId, body: impl FnOnce() -> R) -> R {
 pub fn add(registration: Registration, registered: Registered) -> Arc<RegistrationEntry> {
     let entry = registry().insert(registration, registered);
     keys::registrations_changed();
+    hooks::registrations_changed();
     entry
 }
 
@@ -118,6 +123,7 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
         return false;
     };
     keys::registrations_changed();
+    hooks::registrations_changed();
     entry.payload().session.forget(id);
     if abort_pending {
         let pending: Vec<Arc<Execution>> =
@@ -157,6 +163,7 @@ pub fn trigger(
     reader: Box<dyn Reader>,
     sync: bool,
     on_done: Option<OnDone>,
+    context: Option<hooks::CommandContext>,
 ) -> Option<Arc<Execution>> {
     let engine = state::engine()?;
     let (max_executions, profile) = {
@@ -176,7 +183,11 @@ pub fn trigger(
     if sync {
         // The thread holds the Redis lock, so it may hold the GIL for the whole run
         // (lock order: Redis, then Python): one hand-over instead of one per batch.
-        Python::attach(|_| run_registered(entry, &execution, reader, &PyInlineRuntime, profile));
+        Python::attach(|_| {
+            hooks::with_context(context, || {
+                run_registered(entry, &execution, reader, &PyInlineRuntime, profile)
+            })
+        });
         return Some(execution);
     }
     lock(&entry.payload().pending).insert(execution.id(), execution.clone());
@@ -187,7 +198,9 @@ pub fn trigger(
         &engine.pool,
         Box::new(move || {
             if let Some(reader) = reader.take() {
-                run_registered(&job_entry, &job_execution, reader, &PyRuntime, profile);
+                hooks::with_context(context, || {
+                    run_registered(&job_entry, &job_execution, reader, &PyRuntime, profile)
+                });
             }
         }),
     );
@@ -254,6 +267,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
 pub fn clear() {
     let entries = registry().clear();
     keys::registrations_changed();
+    hooks::registrations_changed();
     for entry in entries {
         let pending: Vec<Arc<Execution>> =
             lock(&entry.payload().pending).values().cloned().collect();

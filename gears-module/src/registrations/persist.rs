@@ -118,6 +118,8 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, encver: c_int, when: c_int)
                 return false;
             }
         };
+        // Installing calls no Redis command (an RDB's context can not): what needs
+        // one (the hooks' COMMAND INFO) waits for the registration's activation.
         match install_all(blob.as_ref()) {
             Ok(entries) => {
                 loaded().extend(entries);

@@ -22,7 +22,7 @@ use gears_registrations::persist::{SavedEntry, SavedRegistration};
 use gears_registrations::registration::{ReaderArgs, Registration, Stats};
 use redis_module::Context;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// A session that registered something.
 #[derive(Debug)]
@@ -254,6 +254,7 @@ pub fn install(
         recent: Mutex::new(Default::default()),
         pending: Mutex::new(Default::default()),
         stream,
+        key_specs: OnceLock::new(),
         saved: SavedEntry {
             registration,
             plan: pickled,
@@ -262,8 +263,13 @@ pub fn install(
     Some(add(model, payload))
 }
 
-/// Starts an installed registration: `onRegistered`, and a StreamReader's first scan.
+/// Starts an installed registration (the Redis lock held): the key positions of the
+/// commands it hooks, `onRegistered`, and a StreamReader's first scan.
 pub fn activate(entry: &Arc<RegistrationEntry>) {
+    let reader = entry.registration().reader.clone();
+    entry.payload().key_specs.get_or_init(|| {
+        crate::redis_access::with_redis(|ctx| super::hooks::key_specs(ctx, &reader))
+    });
     call_on_registered(entry);
     super::streams::start(entry);
 }
@@ -274,7 +280,7 @@ pub fn clear() {
 }
 
 /// 40 random hex characters, the id of a session without `ID`.
-fn random_session_id() -> String {
+pub fn random_session_id() -> String {
     let mut bytes = [0u8; 20];
     // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
     let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
