@@ -8,9 +8,10 @@
 //! Then the criterion benchmarks of the pure-Rust hot paths run.
 //!
 //! The rows whose gears-rs side is a registration (B1, B1a, B6) are in
-//! [`registrations`].
+//! [`registrations`]; the stream write-behind row (B5) is in [`streams`].
 
 mod registrations;
+mod streams;
 
 use crate::paths::{release_module, target_dir};
 use crate::prerequisites::{ensure_packages, BUILD_PACKAGES};
@@ -46,7 +47,7 @@ pub struct BenchArgs {
 }
 
 /// The rows of the suite, in the order of the table.
-const ROWS: &[&str] = &["B0", "B7", "B1", "B1a", "B2", "B3", "B4", "B6"];
+const ROWS: &[&str] = &["B0", "B7", "B1", "B1a", "B2", "B3", "B4", "B5", "B6"];
 
 /// One row of the table.
 struct Row {
@@ -175,6 +176,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         }
     }
     drop(servers);
+    if wanted("B5") {
+        rows.push(streams::b5(&module, runs, scale)?);
+    }
     if wanted("B6") {
         rows.extend(registrations::b6(&module, runs, scale)?);
     }
@@ -433,8 +437,19 @@ fn three_way(
     Ok((median(g), median(l), median(p), median(pings)))
 }
 
-/// Writes `count` commands built by `command(i)` through one pipelined connection.
+/// Writes `count` commands built by `command(i)` through one pipelined connection;
+/// every reply is one integer line.
 fn load(port: u16, count: usize, command: impl Fn(usize) -> Vec<String>) -> Result<()> {
+    load_lines(port, count, 1, command)
+}
+
+/// [`load`] for commands whose every reply is `lines` lines (a bulk string is 2).
+fn load_lines(
+    port: u16,
+    count: usize,
+    lines: usize,
+    command: impl Fn(usize) -> Vec<String>,
+) -> Result<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     let mut buffer = Vec::new();
     let mut pending = 0usize;
@@ -444,8 +459,8 @@ fn load(port: u16, count: usize, command: impl Fn(usize) -> Vec<String>) -> Resu
         let mut bytes = vec![0u8; 1 << 16];
         let mut seen = 0usize;
         use std::io::Read;
-        // Every reply of the loaded commands is one integer line.
-        while seen < count {
+        // Every reply of the loaded commands is `lines` lines.
+        while seen < count * lines {
             let read = sink.read(&mut bytes)?;
             if read == 0 {
                 bail!("connection closed while loading");

@@ -87,10 +87,10 @@ pub fn debug_run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             };
             let id = execution.id();
             execution.on_done(move |outcome| {
-                blocked.reply(&outcome.reply());
                 if let Some(engine) = crate::state::engine() {
                     engine.store.remove(&id);
                 }
+                blocked.reply(&outcome.reply());
             });
             None
         };

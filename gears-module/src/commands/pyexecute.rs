@@ -103,11 +103,12 @@ fn start(ctx: &Context, pending: PendingRun, unblocking: bool) -> Option<Reply> 
         };
         let id = execution.id();
         execution.on_done(move |outcome| {
-            blocked.reply(&outcome.reply());
-            // A blocking run is not kept once it replied.
+            // A blocking run is not kept once it replied: unlisted first, so that
+            // the client's next command never sees it.
             if let Some(engine) = state::engine() {
                 engine.store.remove(&id);
             }
+            blocked.reply(&outcome.reply());
         });
         None
     };

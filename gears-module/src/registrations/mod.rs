@@ -157,7 +157,8 @@ pub type OnDone = Box<dyn FnOnce(&Outcome) + Send>;
 
 /// Starts an execution of `entry` over `reader`. A `sync` one runs to the end
 /// before this returns (on this thread, which must hold the Redis lock); the others
-/// are queued on the registration's worker. `on_done` gets the outcome either way.
+/// are queued on the registration's worker. `on_done` gets the outcome either way,
+/// after the registration's stats count it.
 pub fn trigger(
     entry: &Arc<RegistrationEntry>,
     reader: Box<dyn Reader>,
@@ -177,15 +178,19 @@ pub fn trigger(
     ));
     entry.registration().stats.triggered();
     engine.store.add(execution.clone(), max_executions);
-    if let Some(on_done) = on_done {
-        execution.on_done(on_done);
-    }
     if sync {
         // The thread holds the Redis lock, so it may hold the GIL for the whole run
         // (lock order: Redis, then Python): one hand-over instead of one per batch.
         Python::attach(|_| {
             hooks::with_context(context, || {
-                run_registered(entry, &execution, reader, &PyInlineRuntime, profile)
+                run_registered(
+                    entry,
+                    &execution,
+                    reader,
+                    &PyInlineRuntime,
+                    profile,
+                    on_done,
+                )
             })
         });
         return Some(execution);
@@ -193,20 +198,32 @@ pub fn trigger(
     lock(&entry.payload().pending).insert(execution.id(), execution.clone());
     let job_entry = entry.clone();
     let job_execution = execution.clone();
-    let mut reader = Some(reader);
+    // The job owns the reader and the callback; if the pool refuses the job, they
+    // come back here through the shared slot.
+    let work = Arc::new(Mutex::new(Some((reader, on_done))));
+    let job_work = work.clone();
     let queued = entry.payload().queue.submit(
         &engine.pool,
         Box::new(move || {
-            if let Some(reader) = reader.take() {
+            if let Some((reader, on_done)) = lock(&job_work).take() {
                 hooks::with_context(context, || {
-                    run_registered(&job_entry, &job_execution, reader, &PyRuntime, profile)
+                    run_registered(
+                        &job_entry,
+                        &job_execution,
+                        reader,
+                        &PyRuntime,
+                        profile,
+                        on_done,
+                    )
                 });
             }
         }),
     );
     if !queued {
         execution.abort();
+        let on_done = lock(&work).take().and_then(|(_, on_done)| on_done);
         finished(entry, &execution, 0);
+        report(&execution, on_done);
     }
     Some(execution)
 }
@@ -217,6 +234,7 @@ fn run_registered(
     mut reader: Box<dyn Reader>,
     runtime: &dyn Runtime,
     profile: bool,
+    on_done: Option<OnDone>,
 ) {
     let started = coarse_now_ms();
     as_running(entry.id(), || {
@@ -225,6 +243,15 @@ fn run_registered(
     // Dropping the reader may drop Python objects: done before the stats say done.
     drop(reader);
     finished(entry, execution, coarse_now_ms().saturating_sub(started));
+    report(execution, on_done);
+}
+
+/// Hands the outcome to whoever waits for it, once the stats are booked: a client
+/// that gets its reply and asks for the stats sees this execution counted.
+fn report(execution: &Execution, on_done: Option<OnDone>) {
+    if let (Some(on_done), Some(outcome)) = (on_done, execution.outcome()) {
+        on_done(&outcome);
+    }
 }
 
 /// Milliseconds of a monotonic clock that is cheap to read (the coarse clock, read

@@ -124,7 +124,7 @@ fn measured(server: &Server, load: &[&str], command: &str, count: usize) -> Resu
     })
 }
 
-fn expect_ok(reply: Reply, what: &str) -> Result<()> {
+pub(super) fn expect_ok(reply: Reply, what: &str) -> Result<()> {
     match reply {
         Reply::Simple(ref status) if status == "OK" => Ok(()),
         other => bail!("{what} replied {other}"),
@@ -132,7 +132,7 @@ fn expect_ok(reply: Reply, what: &str) -> Result<()> {
 }
 
 /// Registers `script` with `RG.PYEXECUTE`, which replies OK when it registers.
-fn register(client: &mut Client, script: &str) -> Result<()> {
+pub(super) fn register(client: &mut Client, script: &str) -> Result<()> {
     expect_ok(
         client.call(&["RG.PYEXECUTE", script])?,
         &format!("RG.PYEXECUTE {script:?}"),
@@ -188,7 +188,7 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-fn verdict(misses: Vec<String>) -> String {
+pub(super) fn verdict(misses: Vec<String>) -> String {
     if misses.is_empty() {
         "met".into()
     } else {
