@@ -120,7 +120,6 @@ impl std::fmt::Debug for Execution {
 impl Execution {
     /// A new execution of `plan`, not started.
     pub fn new(id: GearsId, plan: Arc<Plan>, registered: bool) -> Execution {
-        let steps = plan.steps.len();
         Execution {
             id,
             plan,
@@ -130,7 +129,8 @@ impl Execution {
                 status: Status::Created,
                 results: Vec::new(),
                 errors: Vec::new(),
-                step_durations: vec![Duration::ZERO; steps],
+                // Empty until profiled: a missing duration reads as zero.
+                step_durations: Vec::new(),
                 read_duration: Duration::ZERO,
                 total_duration: Duration::ZERO,
                 waiters: Vec::new(),

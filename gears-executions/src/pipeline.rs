@@ -131,10 +131,12 @@ impl Pipeline {
 
     /// The results and errors; the pipeline is spent.
     pub fn into_outcome(self) -> (Vec<Record>, Vec<String>, Vec<Duration>) {
-        let durations = self
-            .durations
-            .unwrap_or_else(|| vec![Duration::ZERO; self.steps.len()]);
-        (self.results, self.errors, durations)
+        // Without profiling there are no durations (they read as zero).
+        (
+            self.results,
+            self.errors,
+            self.durations.unwrap_or_default(),
+        )
     }
 
     fn timed<T>(&mut self, index: usize, call: impl FnOnce(&dyn Callback) -> T) -> Option<T> {

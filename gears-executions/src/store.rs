@@ -8,14 +8,18 @@
 
 use crate::execution::Execution;
 use gears_protocol::{GearsId, ShardId};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// The listed executions. Ids are made here (or by other shards of this cluster),
+/// never by clients, so the map uses a fast hash rather than a DoS-resistant one:
+/// registrations add and remove an execution per event.
 #[derive(Default)]
 struct Listed {
     order: VecDeque<GearsId>,
-    by_id: HashMap<GearsId, Arc<Execution>>,
+    by_id: FxHashMap<GearsId, Arc<Execution>>,
 }
 
 /// Ids and executions of one shard.

@@ -9,6 +9,7 @@
 use gears_executions::pool::WorkerPool;
 use gears_executions::store::ExecutionStore;
 use gears_protocol::config::GearsConfig;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 static CONFIG: OnceLock<Mutex<GearsConfig>> = OnceLock::new();
@@ -22,9 +23,57 @@ pub struct Engine {
     pub pool: WorkerPool,
 }
 
+/// The settings every execution reads, kept out of the configuration's lock: a
+/// registration reads them once per event.
+#[derive(Debug)]
+struct HotSettings {
+    max_executions: AtomicI64,
+    max_executions_per_registration: AtomicI64,
+    profile_executions: AtomicBool,
+}
+
+static HOT: HotSettings = HotSettings {
+    max_executions: AtomicI64::new(1000),
+    max_executions_per_registration: AtomicI64::new(100),
+    profile_executions: AtomicBool::new(false),
+};
+
+/// A copy of the settings executions read.
+#[derive(Clone, Copy, Debug)]
+pub struct Hot {
+    /// `MaxExecutions`.
+    pub max_executions: i64,
+    /// `MaxExecutionsPerRegistration`.
+    pub max_executions_per_registration: i64,
+    /// `ProfileExecutions`.
+    pub profile_executions: bool,
+}
+
+/// The settings executions read, without taking the configuration's lock.
+pub fn hot() -> Hot {
+    Hot {
+        max_executions: HOT.max_executions.load(Ordering::Relaxed),
+        max_executions_per_registration: HOT
+            .max_executions_per_registration
+            .load(Ordering::Relaxed),
+        profile_executions: HOT.profile_executions.load(Ordering::Relaxed),
+    }
+}
+
+/// Copies the hot settings out of `config` (after load and after RG.CONFIGSET).
+pub fn refresh_hot(config: &GearsConfig) {
+    HOT.max_executions
+        .store(config.max_executions(), Ordering::Relaxed);
+    HOT.max_executions_per_registration
+        .store(config.max_executions_per_registration(), Ordering::Relaxed);
+    HOT.profile_executions
+        .store(config.profile_executions(), Ordering::Relaxed);
+}
+
 /// Installs the configuration read from the module arguments. Returns false if it was
 /// already installed (a second load of the module into the same process).
 pub fn install_config(config: GearsConfig) -> bool {
+    refresh_hot(&config);
     CONFIG.set(Mutex::new(config)).is_ok()
 }
 

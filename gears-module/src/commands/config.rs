@@ -20,7 +20,12 @@ pub fn configget(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 /// `RG.CONFIGSET <key> <value> [...]`
 pub fn configset(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
     entry::request(ctx, args, "RG.CONFIGSET", |_, request| match request {
-        Request::ConfigSet(set) => state::config().config_set(&set.flat_args()),
+        Request::ConfigSet(set) => {
+            let mut config = state::config();
+            let reply = config.config_set(&set.flat_args());
+            state::refresh_hot(&config);
+            reply
+        }
         other => misrouted(other),
     })
 }

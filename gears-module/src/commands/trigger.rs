@@ -42,6 +42,14 @@ fn trigger_reply(outcome: &Outcome) -> Reply {
     }
 }
 
+/// The same, from an outcome this command owns (no copy of the results).
+fn into_trigger_reply(outcome: Outcome) -> Reply {
+    match outcome.errors.into_iter().next() {
+        Some(error) => Reply::error(error),
+        None => Reply::Array(outcome.results),
+    }
+}
+
 fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     let Request::Trigger(request) = request else {
         return Some(errors::internal_error("RG.TRIGGER"));
@@ -56,7 +64,7 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     if mode == Mode::Sync {
         let execution = trigger(&entry, reader, true, None, None)?;
         return Some(match execution.outcome() {
-            Some(outcome) => trigger_reply(&outcome),
+            Some(outcome) => into_trigger_reply(outcome),
             None => errors::internal_error("RG.TRIGGER"),
         });
     }

@@ -167,10 +167,8 @@ pub fn trigger(
     context: Option<hooks::CommandContext>,
 ) -> Option<Arc<Execution>> {
     let engine = state::engine()?;
-    let (max_executions, profile) = {
-        let config = state::config();
-        (config.max_executions(), config.profile_executions())
-    };
+    let hot = state::hot();
+    let (max_executions, profile) = (hot.max_executions, hot.profile_executions);
     let execution = Arc::new(Execution::new(
         engine.store.next_execution_id(),
         entry.payload().plan.clone(),
@@ -280,7 +278,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
     lock(&entry.payload().pending).remove(&id);
-    let cap = state::config().max_executions_per_registration();
+    let cap = state::hot().max_executions_per_registration;
     let dropped = lock(&entry.payload().recent).push(id, cap);
     if let Some(engine) = state::engine() {
         for old in dropped {
