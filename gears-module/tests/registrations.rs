@@ -500,3 +500,50 @@ fn on_registered_runs_when_the_registration_is_applied() -> Result<()> {
     assert_eq!(client.call(&["GET", "ready"])?, Reply::bulk("yes"));
     Ok(())
 }
+
+#[test]
+fn unregister_abortpending_aborts_queued_executions() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // Each execution sleeps 200 ms, so a backlog builds up behind the first one.
+    pyexecute(
+        &mut client,
+        "import time\ndef slow(r):\n    time.sleep(0.2)\n    execute('INCR', 'done')\n\
+         GB().foreach(slow).register(prefix='q:*', mode='async_local')",
+    )?;
+    for n in 0..5 {
+        client.call(&["SET", &format!("q:{n}"), "v"])?;
+    }
+    assert_eq!(
+        client.call(&["RG.UNREGISTER", &id(1), "ABORTPENDING"])?,
+        Reply::ok()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    // At most the one already running finished; the queued ones were aborted.
+    let done = text(&client.call(&["GET", "done"])?);
+    assert!(done == "(nil)" || done == "1", "{done}");
+    let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+        bail!("not an array");
+    };
+    let aborted = listed
+        .iter()
+        .filter(|e| matches!(e, Reply::Array(f) if f.get(3) == Some(&Reply::bulk("aborted"))))
+        .count();
+    assert!(aborted >= 4, "{listed:?}");
+    Ok(())
+}
+
+#[test]
+fn key_types_include_empty_and_stream() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('RPUSH', 'log', r['event'] + ':' + r['key'])).register(prefix='t:*', mode='sync', keyTypes=['empty', 'stream'], readValue=False)",
+    )?;
+    client.call(&["SET", "t:1", "v"])?;
+    client.call(&["DEL", "t:1"])?;
+    client.call(&["XADD", "t:2", "*", "f", "v"])?;
+    assert_eq!(list(&mut client, "log")?, vec!["del:t:1", "xadd:t:2"]);
+    Ok(())
+}
