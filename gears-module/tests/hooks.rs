@@ -320,3 +320,25 @@ fn hooks_survive_a_reload_and_are_not_applied_on_replicas() -> Result<()> {
     assert_eq!(on_replica.call(&["GET", "k2"])?, Reply::bulk("w!"));
     Ok(())
 }
+
+#[test]
+fn a_denyoom_hooked_command_is_refused_over_maxmemory() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB('CommandReader').map(lambda a: call_next(*a[1:])).register(hook='set', mode='sync')",
+    )?;
+    assert_eq!(client.call(&["SET", "k", "v"])?, Reply::bulk("OK"));
+    // A limit below what the server already uses.
+    client.call(&["CONFIG", "SET", "maxmemory", "1mb"])?;
+    assert_eq!(
+        client.call(&["SET", "k", "v"])?,
+        Reply::error("OOM command not allowed when used memory > 'maxmemory'")
+    );
+    // Reads are not denyoom.
+    assert_eq!(client.call(&["GET", "k"])?, Reply::bulk("v"));
+    client.call(&["CONFIG", "SET", "maxmemory", "0"])?;
+    assert_eq!(client.call(&["SET", "k", "w"])?, Reply::bulk("OK"));
+    Ok(())
+}

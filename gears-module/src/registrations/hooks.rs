@@ -40,6 +40,7 @@ pub struct KeySpec {
     step: i64,
     movable: bool,
     noscript: bool,
+    denyoom: bool,
 }
 
 impl KeySpec {
@@ -95,6 +96,7 @@ pub fn key_spec(ctx: &Context, command: &str) -> Option<KeySpec> {
         step: number(5),
         movable: flags.iter().any(|f| f == "movablekeys"),
         noscript: flags.iter().any(|f| f == "noscript"),
+        denyoom: flags.iter().any(|f| f == "denyoom"),
     })
 }
 
@@ -500,6 +502,11 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     let argv = argv.to_vec();
     let views: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     let (hooks, linked) = candidates(&views);
+    // RG.INNERHOOK itself is not denyoom, so Redis' own check did not see the
+    // hooked command: it is made here, with Redis' text.
+    if (!hooks.is_empty() || linked) && over_maxmemory() && denies_oom(ctx, &argv[0]) {
+        return Some(errors::oom_command_not_allowed());
+    }
     if let Some((top, older)) = hooks.split_first() {
         return run_top_hook(ctx, top, argv, older.to_vec());
     }
@@ -508,6 +515,19 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     }
     // Nothing applies any more (unregistered in between): the command as sent.
     Some(run_command(ctx, &argv))
+}
+
+fn denies_oom(ctx: &Context, command: &[u8]) -> bool {
+    key_spec(ctx, &String::from_utf8_lossy(command)).is_some_and(|spec| spec.denyoom)
+}
+
+fn over_maxmemory() -> bool {
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(ratio) = (unsafe { raw::RedisModule_GetUsedMemoryRatio }) else {
+        return false;
+    };
+    // SAFETY: reads server state; the main thread holds the Redis lock here.
+    unsafe { ratio() > 1.0 }
 }
 
 fn run_command(ctx: &Context, argv: &[Vec<u8>]) -> Reply {
