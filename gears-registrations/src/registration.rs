@@ -302,13 +302,15 @@ pub struct RecentExecutions {
 }
 
 impl RecentExecutions {
-    /// Records a finished execution and returns the ones that no longer fit under
-    /// `cap` (0 or less keeps none), oldest first, for the caller to drop.
-    pub fn push(&mut self, id: GearsId, cap: i64) -> Vec<GearsId> {
+    /// Records a finished execution and hands `drop` the ones that no longer fit
+    /// under `cap` (0 or less keeps none), oldest first.
+    pub fn push(&mut self, id: GearsId, cap: i64, mut drop: impl FnMut(GearsId)) {
         self.ids.push_back(id);
         let keep = usize::try_from(cap).unwrap_or(0);
         let over = self.ids.len().saturating_sub(keep);
-        self.ids.drain(..over).collect()
+        for old in self.ids.drain(..over) {
+            drop(old);
+        }
     }
 
     /// Forgets an execution dropped by other means (RG.DROPEXECUTION, trimming).
@@ -328,12 +330,17 @@ mod tests {
     fn recent_executions_keep_the_newest_under_the_cap() {
         let id = |n| GearsId::new(ShardId::STANDALONE, n);
         let mut recent = RecentExecutions::default();
-        assert!(recent.push(id(1), 2).is_empty());
-        assert!(recent.push(id(2), 2).is_empty());
-        assert_eq!(recent.push(id(3), 2), vec![id(1)]);
+        let push = |recent: &mut RecentExecutions, n, cap| {
+            let mut dropped = Vec::new();
+            recent.push(id(n), cap, |old| dropped.push(old));
+            dropped
+        };
+        assert!(push(&mut recent, 1, 2).is_empty());
+        assert!(push(&mut recent, 2, 2).is_empty());
+        assert_eq!(push(&mut recent, 3, 2), vec![id(1)]);
         recent.forget(&id(2));
         assert_eq!(recent.ids().copied().collect::<Vec<_>>(), vec![id(3)]);
-        assert_eq!(recent.push(id(4), 0), vec![id(3), id(4)]);
+        assert_eq!(push(&mut recent, 4, 0), vec![id(3), id(4)]);
     }
 
     use super::*;

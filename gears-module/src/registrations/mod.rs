@@ -35,6 +35,7 @@ use gears_python::pyo3::{Py, PyAny, Python};
 use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
+use rustc_hash::FxHashMap;
 use sessions::SessionRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -55,7 +56,7 @@ pub struct Registered {
     pub recent: Mutex<RecentExecutions>,
     /// Executions triggered and not finished (by id: a backlog of millions must
     /// not be scanned once per finished execution).
-    pub pending: Mutex<HashMap<GearsId, Arc<Execution>>>,
+    pub pending: Mutex<FxHashMap<GearsId, Arc<Execution>>>,
     /// The StreamReader state, for a StreamReader registration.
     pub stream: Option<streams::StreamRegistration>,
     /// What the RDB and replicas get of it.
@@ -188,6 +189,7 @@ pub fn trigger(
                     &PyInlineRuntime,
                     profile,
                     on_done,
+                    false,
                 )
             })
         });
@@ -212,6 +214,7 @@ pub fn trigger(
                         &PyRuntime,
                         profile,
                         on_done,
+                        true,
                     )
                 });
             }
@@ -220,7 +223,7 @@ pub fn trigger(
     if !queued {
         execution.abort();
         let on_done = lock(&work).take().and_then(|(_, on_done)| on_done);
-        finished(entry, &execution, 0);
+        finished(entry, &execution, 0, true);
         report(&execution, on_done);
     }
     Some(execution)
@@ -233,6 +236,7 @@ fn run_registered(
     runtime: &dyn Runtime,
     profile: bool,
     on_done: Option<OnDone>,
+    queued: bool,
 ) {
     let started = coarse_now_ms();
     as_running(entry.id(), || {
@@ -240,7 +244,13 @@ fn run_registered(
     });
     // Dropping the reader may drop Python objects: done before the stats say done.
     drop(reader);
-    finished(entry, execution, coarse_now_ms().saturating_sub(started));
+    // Only queued executions were entered in `pending`.
+    finished(
+        entry,
+        execution,
+        coarse_now_ms().saturating_sub(started),
+        queued,
+    );
     report(execution, on_done);
 }
 
@@ -269,7 +279,7 @@ fn coarse_now_ms() -> u64 {
 /// Books a finished execution: stats, the pending list, and the listed executions
 /// of the registration (the oldest beyond `MaxExecutionsPerRegistration` are
 /// dropped).
-fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) {
+fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64, queued: bool) {
     let outcome = match execution.ending() {
         Some((Status::Aborted, _)) | None => RunOutcome::Aborted,
         Some((_, Some(error))) => RunOutcome::Failure(error),
@@ -277,14 +287,16 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-    lock(&entry.payload().pending).remove(&id);
+    if queued {
+        lock(&entry.payload().pending).remove(&id);
+    }
     let cap = state::hot().max_executions_per_registration;
-    let dropped = lock(&entry.payload().recent).push(id, cap);
-    if let Some(engine) = state::engine() {
-        for old in dropped {
+    let engine = state::engine();
+    lock(&entry.payload().recent).push(id, cap, |old| {
+        if let Some(engine) = engine {
             engine.store.remove(&old);
         }
-    }
+    });
 }
 
 /// Removes every registration, aborting what they have pending (loading starts
