@@ -8,7 +8,7 @@
 
 use crate::reply::send_reply;
 use gears_protocol::Reply;
-use redis_module::{raw, Context};
+use redis_module::{raw, Context, ContextFlags};
 use std::ptr;
 
 /// A client blocked until [`BlockedClient::reply`].
@@ -31,6 +31,17 @@ impl BlockedClient {
         // calls back into module code for this client.
         let handle = unsafe { block(ctx.ctx, None, None, None, 0) };
         (!handle.is_null()).then_some(BlockedClient { handle })
+    }
+
+    /// Whether a non-sync execution may block the client of `ctx`: not inside MULTI
+    /// or Lua, not where blocking is denied, not while loading.
+    pub fn allowed(ctx: &Context) -> bool {
+        !ctx.get_flags().intersects(
+            ContextFlags::MULTI
+                | ContextFlags::LUA
+                | ContextFlags::DENY_BLOCKING
+                | ContextFlags::LOADING,
+        )
     }
 
     /// Sends `reply` to the client and unblocks it.

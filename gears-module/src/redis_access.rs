@@ -105,6 +105,28 @@ pub fn release(taken: bool) {
     }
 }
 
+/// The `REDISMODULE_CTX_FLAGS_*` of `ctx` (0 if they can not be read).
+pub(crate) fn context_flags(ctx: *mut raw::RedisModuleCtx) -> u32 {
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(flags) = (unsafe { raw::RedisModule_GetContextFlags }) else {
+        return 0;
+    };
+    if ctx.is_null() {
+        return 0;
+    }
+    // SAFETY: ctx is a live context (a callback's, or the module's detached one);
+    // reading its flags only reads server state.
+    u32::try_from(unsafe { flags(ctx) }).unwrap_or(0)
+}
+
+/// The server-wide flags (loading, replica, ...), read through the module's
+/// detached context, from any thread.
+pub fn server_flags() -> u32 {
+    crate::MODULE_CTX
+        .get()
+        .map_or(0, |ctx| context_flags(ctx.0))
+}
+
 /// Runs `body` under the Redis lock, taking it only if this thread does not hold it.
 pub fn with_redis<R>(body: impl FnOnce(&Context) -> R) -> R {
     let taken = acquire();

@@ -13,7 +13,7 @@ use gears_executions::reader::VecReader;
 use gears_executions::record::Record;
 use gears_protocol::{errors, Reply, Request};
 use gears_registrations::registration::Mode;
-use redis_module::{Context, ContextFlags, RedisResult, RedisString};
+use redis_module::{Context, RedisResult, RedisString};
 
 /// `RG.TRIGGER <name> [args...]`
 pub fn rg_trigger(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
@@ -35,15 +35,7 @@ pub fn rg_innerhook(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 }
 
 /// The reply of a trigger: the results, or the first error as an error reply.
-fn trigger_reply(outcome: &Outcome) -> Reply {
-    match outcome.errors.first() {
-        Some(error) => Reply::error(error.clone()),
-        None => Reply::Array(outcome.results.clone()),
-    }
-}
-
-/// The same, from an outcome this command owns (no copy of the results).
-fn into_trigger_reply(outcome: Outcome) -> Reply {
+fn trigger_reply(outcome: Outcome) -> Reply {
     match outcome.errors.into_iter().next() {
         Some(error) => Reply::error(error),
         None => Reply::Array(outcome.results),
@@ -64,23 +56,17 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     if mode == Mode::Sync {
         let execution = trigger(&entry, reader, true, None, None)?;
         return Some(match execution.outcome() {
-            Some(outcome) => into_trigger_reply(outcome),
+            Some(outcome) => trigger_reply(outcome),
             None => errors::internal_error("RG.TRIGGER"),
         });
     }
-    let flags = ctx.get_flags();
-    if flags.intersects(
-        ContextFlags::MULTI
-            | ContextFlags::LUA
-            | ContextFlags::DENY_BLOCKING
-            | ContextFlags::LOADING,
-    ) {
+    if !BlockedClient::allowed(ctx) {
         return Some(errors::non_sync_not_allowed_here());
     }
     let Some(blocked) = BlockedClient::block(ctx) else {
         return Some(errors::non_sync_not_allowed_here());
     };
-    let on_done = Box::new(move |outcome: &Outcome| blocked.reply(&trigger_reply(outcome)));
+    let on_done = Box::new(move |outcome: &Outcome| blocked.reply(&trigger_reply(outcome.clone())));
     // Whatever happens now, the blocked client gets its reply: from the execution,
     // or from the blocked-client guard if the execution could not start.
     let _ = trigger(&entry, reader, false, Some(on_done), None);

@@ -25,7 +25,7 @@ use gears_executions::record::Record;
 use gears_protocol::{errors, Reply};
 use gears_registrations::prefix::KeyRule;
 use gears_registrations::registration::{CommandTrigger, Mode, ReaderArgs};
-use redis_module::{raw, Context, ContextFlags};
+use redis_module::{raw, Context};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::raw::c_int;
@@ -414,15 +414,7 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
 }
 
 fn loading() -> bool {
-    let Some(ctx) = crate::MODULE_CTX.get() else {
-        return false;
-    };
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    let Some(flags) = (unsafe { raw::RedisModule_GetContextFlags }) else {
-        return false;
-    };
-    // SAFETY: the detached module context lives for the process.
-    (unsafe { flags(ctx.0) } as u32) & raw::REDISMODULE_CTX_FLAGS_LOADING != 0
+    crate::redis_access::server_flags() & raw::REDISMODULE_CTX_FLAGS_LOADING != 0
 }
 
 /// The CommandReader hooks that apply to `argv` (newest first), and the KeysReader
@@ -536,15 +528,6 @@ fn run_command(ctx: &Context, argv: &[Vec<u8>]) -> Reply {
     call(ctx, &name, &args)
 }
 
-fn blocking_allowed(ctx: &Context) -> bool {
-    !ctx.get_flags().intersects(
-        ContextFlags::MULTI
-            | ContextFlags::LUA
-            | ContextFlags::DENY_BLOCKING
-            | ContextFlags::LOADING,
-    )
-}
-
 fn hook_record(argv: &[Vec<u8>]) -> Box<VecReader> {
     let record = Record::List(argv.iter().cloned().map(Record::Text).collect());
     Box::new(VecReader::new(vec![record]))
@@ -584,7 +567,7 @@ fn run_top_hook(
     if top.registration().mode == Mode::Sync {
         return Some(run_hook_inline(top, argv, older));
     }
-    if !blocking_allowed(ctx) {
+    if !BlockedClient::allowed(ctx) {
         return Some(errors::non_sync_not_allowed_here());
     }
     let Some(blocked) = BlockedClient::block(ctx) else {
@@ -618,7 +601,7 @@ fn run_linked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
             .clone()
             .unwrap_or_else(|| reply.clone())
     };
-    if unfinished.is_empty() || !blocking_allowed(ctx) {
+    if unfinished.is_empty() || !BlockedClient::allowed(ctx) {
         return Some(final_reply(&linked, &reply));
     }
     let Some(blocked) = BlockedClient::block(ctx) else {

@@ -13,7 +13,7 @@
 
 use super::{hooks, registry, running_here, trigger, RegistrationEntry};
 use crate::keyspace::{key_type_name, RedisKeySpace};
-use crate::redis_access::holding_lock;
+use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
 use gears_registrations::registration::{Mode, ReaderArgs};
 use redis_module::raw;
@@ -78,15 +78,6 @@ unsafe extern "C" fn on_keyspace_event(
         crate::log::warning("internal error while handling a keyspace event; it was skipped");
     }
     raw::REDISMODULE_OK as c_int
-}
-
-fn context_flags(ctx: *mut raw::RedisModuleCtx) -> u32 {
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    match unsafe { raw::RedisModule_GetContextFlags } {
-        // SAFETY: ctx is the live context Redis handed to the callback.
-        Some(flags) => u32::try_from(unsafe { flags(ctx) }).unwrap_or(0),
-        None => 0,
-    }
 }
 
 fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {

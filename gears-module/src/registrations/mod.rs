@@ -127,11 +127,7 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
     hooks::registrations_changed();
     entry.payload().session.forget(id);
     if abort_pending {
-        let pending: Vec<Arc<Execution>> =
-            lock(&entry.payload().pending).values().cloned().collect();
-        for execution in pending {
-            execution.abort();
-        }
+        abort_pending_executions(&entry);
     }
     true
 }
@@ -306,11 +302,16 @@ pub fn clear() {
     keys::registrations_changed();
     hooks::registrations_changed();
     for entry in entries {
-        let pending: Vec<Arc<Execution>> =
-            lock(&entry.payload().pending).values().cloned().collect();
-        for execution in pending {
-            execution.abort();
-        }
+        abort_pending_executions(&entry);
+    }
+}
+
+/// Aborts a registration's executions that have not finished (taken out of the
+/// lock first: an abort may finish an execution, which books it under that lock).
+fn abort_pending_executions(entry: &RegistrationEntry) {
+    let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).values().cloned().collect();
+    for execution in pending {
+        execution.abort();
     }
 }
 

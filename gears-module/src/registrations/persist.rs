@@ -240,17 +240,7 @@ unsafe extern "C" fn on_role_changed(
 
 /// Whether this server is a replica now.
 pub fn is_replica() -> bool {
-    let Some(ctx) = crate::MODULE_CTX.get() else {
-        return false;
-    };
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    let Some(flags) = (unsafe { raw::RedisModule_GetContextFlags }) else {
-        return false;
-    };
-    // SAFETY: the detached module context lives for the process; reading the flags
-    // only reads server state.
-    let flags = unsafe { flags(ctx.0) };
-    (flags as u32) & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+    crate::redis_access::server_flags() & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
 }
 
 /// Replicates a registration being applied to replicas and the AOF.

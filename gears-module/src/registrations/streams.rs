@@ -300,10 +300,7 @@ fn rescan(entry: &Arc<RegistrationEntry>, pattern: &[u8]) {
                     return;
                 }
                 with_redis(|ctx| {
-                    let len = match call(ctx, "XLEN", &[&key]) {
-                        Reply::Integer(n) => u64::try_from(n).unwrap_or(0),
-                        _ => 0,
-                    };
+                    let len = stream_len(ctx, &key);
                     if let Some(stream) = stream_of(&entry) {
                         let next = stream.machine().on_stream_found(&key, len);
                         perform(&entry, actions(next));
@@ -318,6 +315,14 @@ fn rescan(entry: &Arc<RegistrationEntry>, pattern: &[u8]) {
     }));
     if !submitted {
         crate::log::warning("a StreamReader rescan could not be started");
+    }
+}
+
+/// `XLEN key` (0 for a missing key or an error).
+fn stream_len(ctx: &redis_module::Context, key: &[u8]) -> u64 {
+    match call(ctx, "XLEN", &[key]) {
+        Reply::Integer(n) => u64::try_from(n).unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -364,12 +369,9 @@ pub fn on_xadd(key: &[u8]) {
         let Some(stream) = stream_of(&entry) else {
             continue;
         };
-        let next = stream.machine().on_xadd(key, now_ms(), || {
-            with_redis(|ctx| match call(ctx, "XLEN", &[key]) {
-                Reply::Integer(n) => u64::try_from(n).unwrap_or(0),
-                _ => 0,
-            })
-        });
+        let next = stream
+            .machine()
+            .on_xadd(key, now_ms(), || with_redis(|ctx| stream_len(ctx, key)));
         perform(&entry, actions(next));
     }
 }
