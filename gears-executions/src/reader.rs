@@ -230,42 +230,26 @@ fn push_all(runtime: &dyn Runtime, records: impl Iterator<Item = Record>, push: 
     stopped
 }
 
-/// KeysReader in event mode: the one key an event names, read when the execution
-/// runs (a deleted key reads as type `empty`), with the event's name.
+/// KeysReader in event mode: the one key an event names (a deleted key reads as
+/// type `empty`), with the event's name.
 pub struct KeyEventReader {
-    keyspace: Arc<dyn KeySpace>,
-    key: Vec<u8>,
-    event: Vec<u8>,
-    read_value: bool,
-    done: bool,
+    entry: Option<KeyEntry>,
 }
 
 impl KeyEventReader {
-    /// A reader of `key` for an `event` on it.
-    pub fn new(
-        keyspace: Arc<dyn KeySpace>,
-        key: Vec<u8>,
-        event: Vec<u8>,
-        read_value: bool,
-    ) -> KeyEventReader {
-        KeyEventReader {
-            keyspace,
-            key,
-            event,
-            read_value,
-            done: false,
-        }
+    /// A reader of the one key an event named, read when the event fired (the
+    /// event's callback holds the Redis lock, so the value is the one the event
+    /// left, and the execution needs no lock round trip to read it).
+    pub fn new(entry: KeyEntry) -> KeyEventReader {
+        KeyEventReader { entry: Some(entry) }
     }
 }
 
 impl Reader for KeyEventReader {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
-        if std::mem::replace(&mut self.done, true) {
-            return Ok(false);
+        if let Some(entry) = self.entry.take() {
+            push_all(runtime, std::iter::once(Record::Key(entry)), push);
         }
-        let mut entry = self.keyspace.read_key(&self.key, self.read_value)?;
-        entry.event = Some(std::mem::take(&mut self.event));
-        push_all(runtime, std::iter::once(Record::Key(entry)), push);
         Ok(false)
     }
 }

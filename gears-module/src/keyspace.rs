@@ -259,24 +259,70 @@ fn internal_read<R>(body: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The type of `key` as KeysReader registrations name it in `keyTypes` (`string`,
-/// `hash`, ..., `stream`, `module`, or `empty` for a missing key).
-pub fn key_type_name(key: &[u8]) -> &'static str {
-    with_redis(|ctx| {
-        internal_read(|| {
-            let name = ctx.create_string(key.to_vec());
-            match ctx.open_key(&name).key_type() {
-                raw::KeyType::Empty => "empty",
-                raw::KeyType::String => "string",
-                raw::KeyType::List => "list",
-                raw::KeyType::Hash => "hash",
-                raw::KeyType::Set => "set",
-                raw::KeyType::ZSet => "zset",
-                raw::KeyType::Stream => "stream",
-                raw::KeyType::Module => "module",
+/// The key a keyspace event names, read inside the event's callback: its type, and
+/// its value when `read_value`. The key is opened with the event's own name (no new
+/// Redis string is made) and strings are copied straight out of it; hash and list
+/// values are read with `HGETALL`/`LRANGE` once it is closed.
+///
+/// # Safety
+/// `ctx` and `name` are the keyspace callback's own, and the caller holds the Redis
+/// lock (Redis holds it while it runs keyspace callbacks).
+pub unsafe fn read_event_key(
+    ctx: *mut raw::RedisModuleCtx,
+    name: *mut raw::RedisModuleString,
+    key: &[u8],
+    read_value: bool,
+) -> (KeyType, Option<KeyValue>) {
+    internal_read(|| {
+        // SAFETY: reading function pointers that RedisModule_Init has filled.
+        let functions = unsafe {
+            (
+                raw::RedisModule_OpenKey,
+                raw::RedisModule_KeyType,
+                raw::RedisModule_CloseKey,
+            )
+        };
+        let (Some(open), Some(type_of), Some(close)) = functions else {
+            return (KeyType::Empty, read_value.then_some(KeyValue::None));
+        };
+        // SAFETY: the caller's contract: a live context and key name, lock held.
+        let handle = unsafe { open(ctx, name, raw::REDISMODULE_READ as i32) };
+        if handle.is_null() {
+            return (KeyType::Empty, read_value.then_some(KeyValue::None));
+        }
+        // SAFETY: `handle` is the key just opened, closed once below.
+        let kind = key_type(unsafe { type_of(handle) });
+        let value = match kind {
+            KeyType::String if read_value => Some(KeyValue::String(string_value(handle))),
+            _ => None,
+        };
+        // SAFETY: as above; nothing uses `handle` after this.
+        unsafe { close(handle) };
+        if !read_value {
+            return (kind, None);
+        }
+        let value = match (kind, value) {
+            (_, Some(value)) => value,
+            (KeyType::Hash, None) => {
+                KeyValue::Hash(pairs(with_redis(|ctx| call(ctx, "HGETALL", &[key]))))
             }
-        })
+            (KeyType::List, None) => KeyValue::List(strings(with_redis(|ctx| {
+                call(ctx, "LRANGE", &[key, b"0", b"-1"])
+            }))),
+            _ => KeyValue::None,
+        };
+        (kind, Some(value))
     })
+}
+
+/// A key type as KeysReader registrations name it in `keyTypes` (`string`, `hash`,
+/// ..., `stream`, `module`, or `empty` for a missing key). Records name a stream
+/// `unknown`; `keyTypes` says `stream`.
+pub fn key_types_name(kind: KeyType) -> &'static str {
+    match kind {
+        KeyType::Stream => "stream",
+        other => other.record_name(),
+    }
 }
 
 /// One key by name, with the Redis lock held.

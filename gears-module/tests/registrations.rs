@@ -176,6 +176,31 @@ fn async_registrations_run_every_event_and_keep_stats() -> Result<()> {
     Ok(())
 }
 
+/// An async execution sees the value its own event left, even when later writes
+/// change the key before the execution runs (the key is read in the event).
+#[test]
+fn async_records_hold_the_value_of_their_event() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "import time\n\
+         def seen(r):\n    \
+             if r['value'] == 'first':\n        time.sleep(0.3)\n    \
+             execute('RPUSH', 'seen', r['value'])\n\
+         GB().foreach(seen).register(prefix='v:*', mode='async_local')",
+    )?;
+    for value in ["first", "second", "third"] {
+        client.call(&["SET", "v:1", value])?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while list(&mut client, "seen")?.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(list(&mut client, "seen")?, vec!["first", "second", "third"]);
+    Ok(())
+}
+
 #[test]
 fn failures_show_in_the_stats_until_cleared() -> Result<()> {
     let server = server(&["PythonAttemptTraceback", "0"])?;

@@ -9,6 +9,7 @@
 
 use crate::callback::{key_bytes, step_error, PyCallback};
 use crate::records::{py_to_record, record_to_py, PyRecord};
+use crate::to_str::StrRecord;
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
 use pyo3::prelude::*;
@@ -75,10 +76,15 @@ impl Callback for RecordAsKey {
     fn extract_key(&self, record: &Record) -> StepResult<Vec<u8>> {
         match record {
             Record::Text(bytes) => Ok(bytes.clone()),
-            Record::Opaque(value) => match value.as_any().downcast_ref::<PyRecord>() {
-                Some(object) => Python::attach(|py| key_bytes(py, object.0.bind(py))),
-                None => Err(StepError::new("a record of another runtime")),
-            },
+            Record::Opaque(value) => {
+                if let Some(text) = value.as_any().downcast_ref::<StrRecord>() {
+                    return Ok(text.0.clone().into_bytes());
+                }
+                match value.as_any().downcast_ref::<PyRecord>() {
+                    Some(object) => Python::attach(|py| key_bytes(py, object.0.bind(py))),
+                    None => Err(StepError::new("a record of another runtime")),
+                }
+            }
             Record::Long(value) => Ok(value.to_string().into_bytes()),
             _ => Err(StepError::new(
                 "countby got a record that is not a Python value",

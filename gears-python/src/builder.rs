@@ -262,6 +262,21 @@ impl PyFlatExecution {
         Ok(())
     }
 
+    /// The `convertToStr` map of `run()` and `register()`: `function` is the
+    /// `lambda x: str(x)` RedisGears appends (its repr is the step's argument), and
+    /// the step computes `str()` natively where it can ([`crate::to_str`]).
+    #[pyo3(signature = (*args))]
+    fn tostr(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let f = one_function(args, "map")?;
+        self.steps.push(Step::with_callback(
+            StepKind::Map,
+            "RedisGearsPy_PyCallbackMapper",
+            Arc::new(crate::to_str::StrCallback::new(&f)),
+        ));
+        self.record("tostr", args);
+        Ok(())
+    }
+
     #[pyo3(signature = (*args))]
     fn flatmap(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         let f = one_function(args, "flatmap")?;

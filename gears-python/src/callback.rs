@@ -37,6 +37,14 @@ pub struct PyCallback {
     description: String,
 }
 
+/// The repr of a step's function: the `arg` RG.GETEXECUTION shows for the step.
+pub(crate) fn function_description(function: &Bound<'_, PyAny>) -> String {
+    function
+        .repr()
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 impl std::fmt::Debug for PyCallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.description)
@@ -46,13 +54,9 @@ impl std::fmt::Debug for PyCallback {
 impl PyCallback {
     /// Wraps `function`; its repr is what RG.GETEXECUTION shows.
     pub fn new(function: &Bound<'_, PyAny>) -> PyCallback {
-        let description = function
-            .repr()
-            .map(|r| r.to_string_lossy().into_owned())
-            .unwrap_or_default();
         PyCallback {
             function: function.clone().unbind(),
-            description,
+            description: function_description(function),
         }
     }
 
@@ -162,10 +166,7 @@ impl Callback for PyCallback {
 /// (a new reference); native records are converted.
 fn borrowed_to_py<'py>(py: Python<'py>, record: &Record) -> StepResult<Bound<'py, PyAny>> {
     match record {
-        Record::Opaque(value) => match value.as_any().downcast_ref::<crate::records::PyRecord>() {
-            Some(object) => Ok(object.0.bind(py).clone()),
-            None => Ok(py.None().into_bound(py)),
-        },
+        Record::Opaque(value) => Ok(crate::records::opaque_to_py(py, value.as_ref())),
         Record::Nil => Ok(py.None().into_bound(py)),
         Record::Text(bytes) => Ok(bytes_to_py(py, bytes)),
         Record::Long(value) => to_py(py, Record::Long(*value)),

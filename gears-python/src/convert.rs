@@ -105,7 +105,7 @@ fn int_reply(int: &Bound<'_, PyInt>) -> Reply {
 }
 
 /// The `+status` / `-error` / bulk rule for a str.
-fn str_reply(text: &str) -> Reply {
+pub(crate) fn str_reply(text: &str) -> Reply {
     // `+` and `-` are one byte, so a byte length over 1 means at least one more
     // character.
     if text.len() > 1 {

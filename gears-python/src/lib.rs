@@ -53,6 +53,7 @@ pub mod records;
 pub mod register;
 pub mod runtime_functions;
 pub mod session;
+pub mod to_str;
 
 pub use convert::to_reply;
 pub use errors::error_text;

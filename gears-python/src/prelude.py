@@ -198,7 +198,7 @@ class GearsBuilder(object):
         elif self.realReader == 'KeysOnlyReader':
             arg = _keysOnlyReader(arg or self.defaultArg, **kwargs)
         if convertToStr:
-            self.gearsCtx.map(lambda x: str(x))
+            self.gearsCtx.tostr(lambda x: str(x))
         if collect:
             self.gearsCtx.collect()
         return self.gearsCtx.run(arg or self.defaultArg, **kwargs)
@@ -206,7 +206,7 @@ class GearsBuilder(object):
     def register(self, prefix='*', convertToStr=True, collect=True, **kwargs):
         """Registers the plan to run on events; returns the registration id."""
         if convertToStr:
-            self.gearsCtx.map(lambda x: str(x))
+            self.gearsCtx.tostr(lambda x: str(x))
         if collect:
             self.gearsCtx.collect()
         kwargs['prefix'] = prefix

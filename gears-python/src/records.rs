@@ -7,6 +7,7 @@
 //! when values are not read). From there on records are Python objects wrapped in a
 //! [`PyRecord`], which the engine sees as an opaque record.
 
+use crate::to_str::StrRecord;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue, OpaqueRecord, Record};
 use gears_protocol::Reply;
 use pyo3::intern;
@@ -60,13 +61,23 @@ pub fn bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
     }
 }
 
+/// The Python object of a runtime record: the object itself (a new reference), a
+/// `str` for a [`StrRecord`], `None` for a record of another runtime.
+pub fn opaque_to_py<'py>(py: Python<'py>, value: &dyn OpaqueRecord) -> Bound<'py, PyAny> {
+    let any = value.as_any();
+    if let Some(object) = any.downcast_ref::<PyRecord>() {
+        return object.0.bind(py).clone();
+    }
+    if let Some(text) = any.downcast_ref::<StrRecord>() {
+        return PyString::new(py, &text.0).into_any();
+    }
+    py.None().into_bound(py)
+}
+
 /// A record as the Python object callbacks receive.
 pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py, PyAny>> {
     Ok(match record {
-        Record::Opaque(value) => match value.as_any().downcast_ref::<PyRecord>() {
-            Some(object) => object.0.bind(py).clone(),
-            None => py.None().into_bound(py),
-        },
+        Record::Opaque(value) => opaque_to_py(py, value.as_ref()),
         Record::Nil => py.None().into_bound(py),
         Record::Text(bytes) => bytes_to_py(py, &bytes),
         Record::Long(value) => value.into_pyobject(py)?.into_any(),

@@ -9,12 +9,16 @@
 //!
 //! Events are ignored while loading and on replicas. For each registration whose
 //! prefix rule matches the key (and whose `eventTypes` and `keyTypes` accept it),
-//! one execution starts with a reader of that one key.
+//! one execution starts with a reader of that one key. The key is read in the
+//! event's callback, once for all registrations: the callback holds the Redis lock
+//! already, so an `async` execution does not have to take it again to read the key,
+//! and its record shows the value the event left.
 
 use super::{hooks, registry, running_here, trigger, RegistrationEntry};
-use crate::keyspace::{key_type_name, RedisKeySpace};
+use crate::keyspace::{key_types_name, read_event_key};
 use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
+use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_registrations::registration::{Mode, ReaderArgs};
 use redis_module::raw;
 use std::ffi::CStr;
@@ -71,8 +75,10 @@ unsafe extern "C" fn on_keyspace_event(
         // SAFETY: Redis passes a NUL-terminated event name that lives for the call.
         let event = unsafe { CStr::from_ptr(event) }.to_bytes();
         // SAFETY: Redis passes a live key name that lives for the call.
-        let key = unsafe { crate::keyspace::string_bytes(key) };
-        on_event(ctx, event, key);
+        let name = key;
+        // SAFETY: Redis passes a live key name that lives for the call.
+        let key = unsafe { crate::keyspace::string_bytes(name) };
+        on_event(ctx, event, name, key);
     }));
     if outcome.is_err() {
         crate::log::warning("internal error while handling a keyspace event; it was skipped");
@@ -80,7 +86,12 @@ unsafe extern "C" fn on_keyspace_event(
     raw::REDISMODULE_OK as c_int
 }
 
-fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
+fn on_event(
+    ctx: *mut raw::RedisModuleCtx,
+    event: &[u8],
+    name: *mut raw::RedisModuleString,
+    key: &[u8],
+) {
     if event == b"keymiss" && crate::keyspace::reading_internally() {
         return;
     }
@@ -97,9 +108,10 @@ fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
         return;
     }
     let event_name = String::from_utf8_lossy(event);
+    let mut key_read = EventKey::new(ctx, name, key);
     holding_lock(ctx, || {
         for entry in &entries {
-            fire(entry, &event_name, key);
+            fire(entry, &event_name, &mut key_read);
         }
         if xadd {
             super::streams::on_xadd(key);
@@ -107,7 +119,48 @@ fn on_event(ctx: *mut raw::RedisModuleCtx, event: &[u8], key: &[u8]) {
     });
 }
 
-fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &[u8]) {
+/// The key of one event, read at most once however many registrations want it.
+struct EventKey<'a> {
+    ctx: *mut raw::RedisModuleCtx,
+    name: *mut raw::RedisModuleString,
+    key: &'a [u8],
+    read: Option<(KeyType, Option<KeyValue>)>,
+}
+
+impl<'a> EventKey<'a> {
+    fn new(
+        ctx: *mut raw::RedisModuleCtx,
+        name: *mut raw::RedisModuleString,
+        key: &'a [u8],
+    ) -> EventKey<'a> {
+        EventKey {
+            ctx,
+            name,
+            key,
+            read: None,
+        }
+    }
+
+    /// The key's type, and its value if `read_value` (read again only when an
+    /// earlier registration did not want the value).
+    fn read(&mut self, read_value: bool) -> (KeyType, Option<KeyValue>) {
+        let stale = match &self.read {
+            None => true,
+            Some((_, value)) => read_value && value.is_none(),
+        };
+        if stale {
+            // SAFETY: `ctx` and `name` are the keyspace callback's, which runs with
+            // the Redis lock held; this runs inside that callback.
+            self.read = Some(unsafe { read_event_key(self.ctx, self.name, self.key, read_value) });
+        }
+        match &self.read {
+            Some((kind, value)) => (*kind, if read_value { value.clone() } else { None }),
+            None => (KeyType::Empty, None),
+        }
+    }
+}
+
+fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &mut EventKey<'_>) {
     if running_here(entry.id()) {
         return;
     }
@@ -135,18 +188,23 @@ fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &[u8]) {
             linked,
         )
     };
-    if let Some(types) = key_types {
-        let found = super::as_running(entry.id(), || key_type_name(key));
-        if !types.iter().any(|t| t == found) {
-            return;
+    let value = if read_value || key_types.is_some() {
+        let (kind, value) = super::as_running(entry.id(), || key.read(read_value));
+        if let Some(types) = key_types {
+            let found = key_types_name(kind);
+            if !types.iter().any(|t| t == found) {
+                return;
+            }
         }
-    }
-    let reader = KeyEventReader::new(
-        Arc::new(RedisKeySpace),
-        key.to_vec(),
-        event.as_bytes().to_vec(),
-        read_value,
-    );
+        value.map(|value| (kind, value))
+    } else {
+        None
+    };
+    let reader = KeyEventReader::new(KeyEntry {
+        key: key.key.to_vec(),
+        event: Some(event.as_bytes().to_vec()),
+        value,
+    });
     let context = linked.clone().map(hooks::CommandContext::Linked);
     let execution = trigger(entry, Box::new(reader), mode == Mode::Sync, None, context);
     if let (Some(linked), Some(execution)) = (linked, execution) {

@@ -253,8 +253,11 @@ fn run_registered(
 /// Hands the outcome to whoever waits for it, once the stats are booked: a client
 /// that gets its reply and asks for the stats sees this execution counted.
 fn report(execution: &Execution, on_done: Option<OnDone>) {
-    if let (Some(on_done), Some(outcome)) = (on_done, execution.outcome()) {
-        on_done(&outcome);
+    // The outcome is a copy of the results: made only when someone waits for it.
+    if let Some(on_done) = on_done {
+        if let Some(outcome) = execution.outcome() {
+            on_done(&outcome);
+        }
     }
 }
 

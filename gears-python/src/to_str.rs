@@ -1,0 +1,303 @@
+//! The `convertToStr` step that `run()` and `register()` append: `str()` of every
+//! record, computed natively for the values records are usually made of.
+//!
+//! RedisGears appends `map(lambda x: str(x))`. For a KeysReader record that is
+//! `repr()` of a small dict of strings, which CPython builds through its generic
+//! object protocol: about a quarter of the whole cost of a `sync` registration's
+//! run (benchmarks.md B1). [`python_repr`] writes the same text directly for exact
+//! `str`, `int`, `bool`, `None`, `dict` and `list` values whose strings are
+//! printable ASCII; anything else (floats, tuples, subclasses, non-ASCII or
+//! escaped text, deep nesting) goes to Python's own `str()`, so the text is always
+//! what CPython would print.
+//!
+//! The result is a [`StrRecord`]: a Rust string whose reply follows the same `str`
+//! rules as a Python string's (`+`/`-` prefixes), and which becomes a Python `str`
+//! again if a later step receives it.
+
+use crate::callback::{function_description, step_error};
+use crate::convert::str_reply;
+use crate::errors::lossy;
+use crate::records::{opaque_to_py, record_to_py, PyRecord};
+use gears_executions::plan::{Callback, StepResult};
+use gears_executions::record::{OpaqueRecord, Record};
+use gears_protocol::Reply;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::any::Any;
+use std::fmt::Write;
+
+/// How deep [`python_repr`] follows nested dicts and lists before leaving the
+/// value to Python (which also detects self-references).
+const MAX_DEPTH: usize = 8;
+
+/// A record that is the `str()` of a Python value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrRecord(pub String);
+
+impl OpaqueRecord for StrRecord {
+    fn to_reply(&self) -> Reply {
+        str_reply(&self.0)
+    }
+
+    fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
+        Err(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The step callback of `convertToStr`. It keeps the description of the Python
+/// function the builder was given, which is what RG.GETEXECUTION shows.
+#[derive(Debug)]
+pub struct StrCallback {
+    description: String,
+}
+
+impl StrCallback {
+    /// The step for `function` (the builder's `lambda x: str(x)`).
+    pub fn new(function: &Bound<'_, PyAny>) -> StrCallback {
+        StrCallback {
+            description: function_description(function),
+        }
+    }
+}
+
+impl Callback for StrCallback {
+    fn map(&self, record: Record) -> StepResult<Record> {
+        if let Record::Opaque(value) = &record {
+            if let Some(text) = value.as_any().downcast_ref::<StrRecord>() {
+                return Ok(Record::Opaque(Box::new(text.clone())));
+            }
+        }
+        Python::attach(|py| {
+            let object = match &record {
+                Record::Opaque(value) => opaque_to_py(py, value.as_ref()),
+                _ => record_to_py(py, record).map_err(|e| step_error(py, &e))?,
+            };
+            to_str_record(&object).map_err(|e| step_error(py, &e))
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// `str(object)` as a record.
+pub fn to_str_record(object: &Bound<'_, PyAny>) -> PyResult<Record> {
+    if let Ok(text) = object.cast_exact::<PyString>() {
+        return Ok(match text.to_str() {
+            Ok(text) => Record::Opaque(Box::new(StrRecord(text.to_owned()))),
+            // Lone surrogates: keep the Python string itself.
+            Err(_) => Record::Opaque(Box::new(PyRecord(object.clone().unbind()))),
+        });
+    }
+    let mut text = String::new();
+    if python_repr(object, 0, &mut text) {
+        return Ok(Record::Opaque(Box::new(StrRecord(text))));
+    }
+    let text = object.str()?;
+    Ok(match text.to_str() {
+        Ok(_) => Record::Opaque(Box::new(StrRecord(lossy(&text).into_owned()))),
+        Err(_) => Record::Opaque(Box::new(PyRecord(text.into_any().unbind()))),
+    })
+}
+
+/// Appends `repr(object)` to `out` when it can be written natively; false (with
+/// `out` in an unspecified state) when Python must do it.
+pub fn python_repr(object: &Bound<'_, PyAny>, depth: usize, out: &mut String) -> bool {
+    out.reserve(96);
+    // SAFETY: `object` is a live object and the GIL is held (it is bound); the walk
+    // below only reads exact builtin containers and runs no Python code, so nothing
+    // can change or free them under it.
+    unsafe { raw_repr(object.as_ptr(), depth, out) }
+}
+
+/// [`python_repr`] over borrowed pointers: this runs once per record of every
+/// registration, and owned references (an increment and a decrement per item)
+/// cost more than the text itself.
+///
+/// # Safety
+/// `object` is a live object and the caller holds the GIL.
+unsafe fn raw_repr(object: *mut ffi::PyObject, depth: usize, out: &mut String) -> bool {
+    // SAFETY: the caller's contract; every pointer read below is a borrowed
+    // reference owned by `object`, which outlives this call.
+    unsafe {
+        if object == ffi::Py_None() {
+            out.push_str("None");
+            return true;
+        }
+        let kind = ffi::Py_TYPE(object);
+        if kind == &raw mut ffi::PyUnicode_Type {
+            let mut size: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(object, &mut size);
+            if data.is_null() {
+                ffi::PyErr_Clear();
+                return false;
+            }
+            let bytes = std::slice::from_raw_parts(data.cast::<u8>(), size.max(0) as usize);
+            return str_repr(bytes, out);
+        }
+        if kind == &raw mut ffi::PyBool_Type {
+            out.push_str(if object == ffi::Py_True() {
+                "True"
+            } else {
+                "False"
+            });
+            return true;
+        }
+        if kind == &raw mut ffi::PyLong_Type {
+            let mut overflow = 0;
+            let value = ffi::PyLong_AsLongLongAndOverflow(object, &mut overflow);
+            if overflow != 0 || (value == -1 && !ffi::PyErr_Occurred().is_null()) {
+                ffi::PyErr_Clear();
+                return false;
+            }
+            return write!(out, "{value}").is_ok();
+        }
+        if depth >= MAX_DEPTH {
+            return false;
+        }
+        if kind == &raw mut ffi::PyDict_Type {
+            out.push('{');
+            let mut position: ffi::Py_ssize_t = 0;
+            let mut key = std::ptr::null_mut();
+            let mut value = std::ptr::null_mut();
+            let mut first = true;
+            while ffi::PyDict_Next(object, &mut position, &mut key, &mut value) != 0 {
+                if !first {
+                    out.push_str(", ");
+                }
+                first = false;
+                if !raw_repr(key, depth + 1, out) {
+                    return false;
+                }
+                out.push_str(": ");
+                if !raw_repr(value, depth + 1, out) {
+                    return false;
+                }
+            }
+            out.push('}');
+            return true;
+        }
+        if kind == &raw mut ffi::PyList_Type {
+            out.push('[');
+            for index in 0..ffi::PyList_GET_SIZE(object) {
+                if index > 0 {
+                    out.push_str(", ");
+                }
+                if !raw_repr(ffi::PyList_GET_ITEM(object, index), depth + 1, out) {
+                    return false;
+                }
+            }
+            out.push(']');
+            return true;
+        }
+        false
+    }
+}
+
+/// `repr()` of a string of printable ASCII without backslashes: quoted as CPython
+/// quotes it (single quotes, double quotes when it holds a single quote and no
+/// double quote). Anything that CPython would escape is left to it.
+fn str_repr(text: &[u8], out: &mut String) -> bool {
+    // One pass over the bytes: this runs for every string of every record.
+    let (mut single, mut double) = (false, false);
+    for &byte in text {
+        match byte {
+            b'\'' => single = true,
+            b'"' => double = true,
+            b'\\' => return false,
+            0x20..=0x7e => {}
+            _ => return false,
+        }
+    }
+    // SAFETY: every byte was checked to be printable ASCII, which is UTF-8.
+    let text = unsafe { std::str::from_utf8_unchecked(text) };
+    let quote = match (single, double) {
+        (false, _) => '\'',
+        (true, false) => '"',
+        (true, true) => return false,
+    };
+    out.push(quote);
+    out.push_str(text);
+    out.push(quote);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::python;
+
+    /// Checks the native text against CPython's `str()` of the same value.
+    fn same_as_python(source: &str) -> bool {
+        python();
+        Python::attach(|py| {
+            let value = py
+                .eval(&std::ffi::CString::new(source).expect("no NUL"), None, None)
+                .expect("evaluates");
+            let expected = value.str().expect("str").to_string_lossy().into_owned();
+            let record = to_str_record(&value).expect("converts");
+            let Record::Opaque(record) = record else {
+                panic!("not an opaque record");
+            };
+            let text = record
+                .as_any()
+                .downcast_ref::<StrRecord>()
+                .map(|s| s.0.clone());
+            assert_eq!(text.as_deref(), Some(expected.as_str()), "{source}");
+            let mut native = String::new();
+            python_repr(&value, 0, &mut native)
+        })
+    }
+
+    #[test]
+    fn key_records_are_written_natively_as_python_writes_them() {
+        assert!(same_as_python(
+            "{'event': 'set', 'key': 'key:1', 'type': 'string', 'value': 'v'}"
+        ));
+        assert!(same_as_python(
+            "{'event': None, 'key': 'h', 'type': 'hash', 'value': {'f': '1', 'g': '2'}}"
+        ));
+        assert!(same_as_python(
+            "['hello', 'world', 1, -7, True, False, None, [], {}]"
+        ));
+        assert!(same_as_python("\"it's\""));
+        assert!(same_as_python("[\"it's\", 'say \"hi\"']"));
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_python() {
+        for source in [
+            "['both \\' and \"']",
+            "['back\\\\slash']",
+            "['tab\\there']",
+            "['caf\\u00e9']",
+            "[1.5]",
+            "[(1, 2)]",
+            "[2**70]",
+            "[[[[[[[[[[1]]]]]]]]]]",
+            "[b'x']",
+            "{1: 'a', (2,): 'b'}",
+        ] {
+            assert!(!same_as_python(source), "{source}");
+        }
+    }
+
+    #[test]
+    fn a_str_is_itself_and_keeps_its_reply_rule() {
+        same_as_python("'+OK'");
+        python();
+        Python::attach(|py| {
+            let value = PyString::new(py, "+OK").into_any();
+            let Record::Opaque(record) = to_str_record(&value).expect("converts") else {
+                panic!("not an opaque record");
+            };
+            assert_eq!(record.to_reply(), Reply::simple("OK"));
+        });
+    }
+}
