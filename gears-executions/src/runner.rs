@@ -112,10 +112,11 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
                 durations,
             ));
         }
+        // Inside the scope: disarming needs what the scope holds (the GIL).
+        if let Some(interrupter) = &interrupter {
+            interrupter.disarm();
+        }
     });
-    if let Some(interrupter) = &interrupter {
-        interrupter.disarm();
-    }
     let (results, errors, durations) = outcome.unwrap_or_default();
     let total_duration = started.map_or(Duration::ZERO, |started| started.elapsed());
     execution.finish(

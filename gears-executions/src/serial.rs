@@ -6,17 +6,36 @@
 //! order until the queue is empty. A drain hands its thread back after a bounded
 //! number of jobs (and reschedules itself), so one busy registration cannot hold a
 //! pool thread while other work waits.
+//!
+//! A queue may have a [`DrainScope`]: a context its owner enters once for a batch of
+//! jobs instead of once per job (the module takes the Redis lock and the GIL once
+//! for many short executions). The scope says when batching is safe, and the batch
+//! ends after [`BATCH_BUDGET`] or as soon as the scope says it is not.
 
 use crate::pool::{panic_message, PanicHandler, WorkerPool};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A job of a serial queue.
 pub type SerialJob = Box<dyn FnOnce() + Send + 'static>;
 
 /// How many jobs a drain runs before it gives its thread back.
 const JOBS_PER_DRAIN: usize = 256;
+
+/// How long one batch of a [`DrainScope`] may run before the drain leaves the scope
+/// (whoever waits for what the scope holds waits at most about this long, plus one
+/// job).
+pub const BATCH_BUDGET: Duration = Duration::from_millis(2);
+
+/// A context entered once for a batch of a queue's jobs.
+pub trait DrainScope: Send + Sync {
+    /// Whether the next jobs may run in a batch.
+    fn batching(&self) -> bool;
+    /// Runs `jobs` inside the scope.
+    fn run(&self, jobs: &mut dyn FnMut());
+}
 
 #[derive(Default)]
 struct Queue {
@@ -28,6 +47,7 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     on_panic: PanicHandler,
+    scope: Option<Arc<dyn DrainScope>>,
 }
 
 impl Shared {
@@ -52,10 +72,16 @@ impl SerialQueue {
     /// An empty queue; a job that panics is reported to `on_panic` and the queue
     /// goes on with the next one.
     pub fn new(on_panic: PanicHandler) -> SerialQueue {
+        SerialQueue::with_scope(on_panic, None)
+    }
+
+    /// An empty queue whose jobs run in batches inside `scope` when it allows.
+    pub fn with_scope(on_panic: PanicHandler, scope: Option<Arc<dyn DrainScope>>) -> SerialQueue {
         SerialQueue {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
                 on_panic,
+                scope,
             }),
         }
     }
@@ -94,23 +120,47 @@ fn schedule(shared: Arc<Shared>, pool: &'static WorkerPool) -> bool {
 }
 
 fn drain(shared: Arc<Shared>, pool: &'static WorkerPool) {
-    for _ in 0..JOBS_PER_DRAIN {
+    let mut ran = 0;
+    let mut emptied = false;
+    match &shared.scope {
+        Some(scope) if scope.batching() => {
+            let started = Instant::now();
+            scope.run(&mut || {
+                // The first job always runs: the scope was entered for it.
+                let more = || scope.batching() && started.elapsed() < BATCH_BUDGET;
+                emptied = run_jobs(&shared, &mut ran, &more);
+            });
+        }
+        _ => emptied = run_jobs(&shared, &mut ran, &|| true),
+    }
+    if !emptied {
+        // More may be queued: give the thread back and continue later.
+        schedule(shared, pool);
+    }
+}
+
+/// Runs queued jobs until the queue is empty (true), [`JOBS_PER_DRAIN`] have run in
+/// this drain, or `more` says stop.
+fn run_jobs(shared: &Shared, ran: &mut usize, more: &dyn Fn() -> bool) -> bool {
+    let mut first = true;
+    while *ran < JOBS_PER_DRAIN && (first || more()) {
+        first = false;
         let job = {
             let mut queue = shared.queue();
             match queue.jobs.pop_front() {
                 Some(job) => job,
                 None => {
                     queue.draining = false;
-                    return;
+                    return true;
                 }
             }
         };
+        *ran += 1;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
             (shared.on_panic)(panic_message(payload.as_ref()));
         }
     }
-    // More may be queued: give the thread back and continue later.
-    schedule(shared, pool);
+    false
 }
 
 #[cfg(test)]

@@ -208,6 +208,7 @@ impl Runtime for PyRuntime {
         Some(Arc::new(PyInterrupter {
             thread,
             armed: AtomicBool::new(true),
+            delivered: AtomicBool::new(false),
         }))
     }
 }
@@ -233,6 +234,9 @@ impl Runtime for PyInlineRuntime {
 struct PyInterrupter {
     thread: std::os::raw::c_long,
     armed: AtomicBool,
+    /// An interrupt set the exception (disarming clears it only then: clearing
+    /// walks every Python thread under the interpreter's lock).
+    delivered: AtomicBool,
 }
 
 impl Interrupter for PyInterrupter {
@@ -249,12 +253,13 @@ impl Interrupter for PyInterrupter {
             unsafe {
                 pyo3::ffi::PyThreadState_SetAsyncExc(self.thread, exception.as_ptr());
             }
+            self.delivered.store(true, Ordering::SeqCst);
         });
     }
 
     fn disarm(&self) {
         Python::attach(|_| {
-            if self.armed.swap(false, Ordering::SeqCst) {
+            if self.armed.swap(false, Ordering::SeqCst) && self.delivered.load(Ordering::SeqCst) {
                 // SAFETY: the GIL is held; a NULL exception clears one that an interrupt
                 // set but no bytecode has delivered yet.
                 unsafe {

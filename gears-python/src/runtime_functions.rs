@@ -12,8 +12,11 @@ use crate::records::bytes_to_py;
 use gears_protocol::Reply;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn gears_error(message: impl Into<String>) -> PyErr {
     GearsError::new_err(message.into())
@@ -23,15 +26,42 @@ fn the_host() -> PyResult<&'static Arc<dyn Host>> {
     host().ok_or_else(|| gears_error("the Python runtime has no host"))
 }
 
-/// An argument as bytes: bytes and bytearray raw, anything else `str(arg)`.
-fn argument_bytes(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    if let Ok(bytes) = value.cast::<PyBytes>() {
-        return Ok(bytes.as_bytes().to_vec());
+/// An argument as bytes: bytes and bytearray raw, anything else `str(arg)`. A `str`
+/// or `bytes` argument is borrowed from the object (the arguments tuple keeps it
+/// alive for the call), so the common call copies nothing.
+fn argument_bytes<'a>(value: Borrowed<'a, '_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    let object = value.as_ptr();
+    if value.is_exact_instance_of::<PyString>() {
+        let mut size: pyo3::ffi::Py_ssize_t = 0;
+        // SAFETY: `object` is an exact str, alive for 'a (the arguments tuple holds
+        // it) and the GIL is held; its UTF-8 form is cached in the object, so the
+        // bytes live as long as the object.
+        let data = unsafe { pyo3::ffi::PyUnicode_AsUTF8AndSize(object, &mut size) };
+        if !data.is_null() {
+            let size = usize::try_from(size).unwrap_or(0);
+            // SAFETY: Python gives `size` readable bytes at `data` (see above).
+            let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
+            return Ok(Cow::Borrowed(bytes));
+        }
+        // Lone surrogates: no UTF-8 form; fall through to the lossy text.
+        let _ = PyErr::take(value.py());
+    }
+    if value.is_instance_of::<PyBytes>() {
+        // SAFETY: `object` is a bytes object alive for 'a and the GIL is held; the
+        // buffer of an immutable bytes object lives as long as the object.
+        let bytes = unsafe {
+            let data = pyo3::ffi::PyBytes_AsString(object);
+            let size = usize::try_from(pyo3::ffi::PyBytes_Size(object)).unwrap_or(0);
+            std::slice::from_raw_parts(data.cast::<u8>(), size)
+        };
+        return Ok(Cow::Borrowed(bytes));
     }
     if let Ok(bytes) = value.cast::<PyByteArray>() {
-        return Ok(bytes.to_vec());
+        return Ok(Cow::Owned(bytes.to_vec()));
     }
-    Ok(value.str()?.to_string_lossy().into_owned().into_bytes())
+    Ok(Cow::Owned(
+        value.str()?.to_string_lossy().into_owned().into_bytes(),
+    ))
 }
 
 /// A Redis reply as Python values: strings as `str` (or `bytearray`), integers as
@@ -81,17 +111,34 @@ fn with_host<T: Send>(
     args: &Bound<'_, PyTuple>,
     body: impl FnOnce(&dyn Host, &[&[u8]]) -> T + Send,
 ) -> PyResult<T> {
-    let mut argv = Vec::with_capacity(args.len());
-    for arg in args.iter() {
-        argv.push(argument_bytes(&arg)?);
+    let mut owned: SmallVec<[Cow<'_, [u8]>; 8]> = SmallVec::with_capacity(args.len());
+    for arg in args.iter_borrowed() {
+        owned.push(argument_bytes(arg)?);
     }
     let host = the_host()?;
-    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+    let argv: SmallVec<[&[u8]; 8]> = owned.iter().map(|arg| arg.as_ref()).collect();
     Ok(if host.holds_redis_lock() {
         body(host.as_ref(), &argv)
     } else {
-        py.detach(|| body(host.as_ref(), &argv))
+        let started = Instant::now();
+        let result = py.detach(|| body(host.as_ref(), &argv));
+        HOST_CALLS_TIME.with(|total| total.set(total.get() + started.elapsed()));
+        result
     })
+}
+
+thread_local! {
+    /// Time this thread spent in host calls that had to take the Redis lock (waiting
+    /// for it, mostly): see [`host_calls_time`].
+    static HOST_CALLS_TIME: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The time this thread has spent so far in host calls that took the Redis lock
+/// themselves. The difference over an execution is the part of its duration that
+/// was not its own work (the module uses it to tell short executions from slow
+/// ones while the server is busy).
+pub fn host_calls_time() -> Duration {
+    HOST_CALLS_TIME.with(Cell::get)
 }
 
 /// `call_next(*args)`: inside a CommandReader hook, runs the next hook (or the

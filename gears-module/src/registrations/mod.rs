@@ -16,6 +16,7 @@
 //! run on it, and their events on that thread are skipped. Without it a `'*'`
 //! registration that writes a key would fire itself forever.
 
+pub mod batching;
 pub mod hooks;
 pub mod keys;
 pub mod persist;
@@ -32,6 +33,7 @@ use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
 use gears_python::callback::{PyInlineRuntime, PyRuntime};
 use gears_python::pyo3::{Py, PyAny, Python};
+use gears_python::runtime_functions::host_calls_time;
 use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
@@ -40,6 +42,7 @@ use sessions::SessionRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
 
 /// What the module keeps beside each registration.
 #[derive(Debug)]
@@ -52,6 +55,9 @@ pub struct Registered {
     pub on_registered: Option<Py<PyAny>>,
     /// Its serial worker.
     pub queue: SerialQueue,
+    /// Whether its queued executions run in batches under one Redis lock
+    /// (`async`/`async_local` KeysReader registrations only).
+    pub batching: Option<Arc<batching::LockBatching>>,
     /// Finished executions still listed (`MaxExecutionsPerRegistration`).
     pub recent: Mutex<RecentExecutions>,
     /// Executions triggered and not finished (by id: a backlog of millions must
@@ -235,9 +241,19 @@ fn run_registered(
     queued: bool,
 ) {
     let started = coarse_now_ms();
+    // Queued executions of a batching registration measure their own work (their
+    // duration minus the time spent waiting for the Redis lock).
+    let measure = queued
+        .then_some(entry.payload().batching.as_ref())
+        .flatten()
+        .map(|batching| (batching, Instant::now(), host_calls_time()));
     as_running(entry.id(), || {
         run(execution, reader.as_mut(), runtime, profile)
     });
+    if let Some((batching, began, waited_before)) = measure {
+        let waited = host_calls_time().saturating_sub(waited_before);
+        batching.record(began.elapsed().saturating_sub(waited));
+    }
     // Dropping the reader may drop Python objects: done before the stats say done.
     drop(reader);
     // Only queued executions were entered in `pending`.

@@ -19,7 +19,7 @@ use gears_protocol::{errors, GearsId, Reply};
 use gears_python::builder::PendingRegistration;
 use gears_python::pyo3::{Py, PyAny};
 use gears_registrations::persist::{SavedEntry, SavedRegistration};
-use gears_registrations::registration::{ReaderArgs, Registration, Stats};
+use gears_registrations::registration::{Mode, ReaderArgs, Registration, Stats};
 use redis_module::Context;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -242,15 +242,28 @@ pub fn install(
         session_id: session.id.clone(),
         stats: Stats::default(),
     };
+    let batching = match (&registration.reader, registration.mode) {
+        (ReaderArgs::Keys(_), Mode::Async | Mode::AsyncLocal) => {
+            Some(Arc::new(super::batching::LockBatching::default()))
+        }
+        _ => None,
+    };
+    let scope = batching
+        .clone()
+        .map(|batching| batching as Arc<dyn gears_executions::serial::DrainScope>);
     let payload = Registered {
         plan: Arc::new(plan),
         session,
         on_registered,
-        queue: SerialQueue::new(Arc::new(|message: String| {
-            crate::log::warning(&format!(
-                "internal error in a registration's execution: panic: {message}"
-            ));
-        })),
+        queue: SerialQueue::with_scope(
+            Arc::new(|message: String| {
+                crate::log::warning(&format!(
+                    "internal error in a registration's execution: panic: {message}"
+                ));
+            }),
+            scope,
+        ),
+        batching,
         recent: Mutex::new(Default::default()),
         pending: Mutex::new(Default::default()),
         stream,
