@@ -23,10 +23,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Executions in a row that must have been short before batching starts.
-pub const FAST_STREAK: u32 = 64;
+pub const FAST_STREAK: u32 = 16;
 
 /// The most work (wall time minus waiting for the Redis lock) a short execution does.
-pub const FAST_EXECUTION: Duration = Duration::from_micros(200);
+pub const FAST_EXECUTION: Duration = Duration::from_millis(1);
 
 /// The batching state of one registration.
 #[derive(Debug, Default)]
