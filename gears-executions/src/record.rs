@@ -12,6 +12,11 @@ use std::fmt;
 pub trait OpaqueRecord: Send + fmt::Debug {
     /// The reply that shows this value (behaviour.md §6.7).
     fn to_reply(&self) -> Reply;
+    /// The reply that shows this value, consuming it (a value that holds its reply's
+    /// bytes hands them over instead of copying them).
+    fn into_reply(self: Box<Self>) -> Reply {
+        self.to_reply()
+    }
     /// Its elements if it is a list (what `flatmap` expands), or itself back.
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>>;
     /// Access to the concrete type, for the runtime that made it.
@@ -107,6 +112,16 @@ pub enum Record {
 }
 
 impl Record {
+    /// [`Record::to_reply`], consuming the record: what an execution's results
+    /// become when it finishes, without copying their bytes.
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Record::Text(bytes) => Reply::Bulk(bytes),
+            Record::Opaque(value) => value.into_reply(),
+            other => other.to_reply(),
+        }
+    }
+
     /// The reply that shows this record (behaviour.md §6.7, native records).
     pub fn to_reply(&self) -> Reply {
         match self {

@@ -107,7 +107,7 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
             let (results, errors, durations) = pipeline.into_outcome();
             // Converting (and dropping) runtime values happens inside the scope.
             outcome = Some((
-                results.iter().map(Record::to_reply).collect(),
+                results.into_iter().map(Record::into_reply).collect(),
                 errors,
                 durations,
             ));

@@ -12,6 +12,7 @@
 //! Load it with `redis-server --loadmodule target/release/librg.so [k v ...]`, or run
 //! `cargo xtask run`.
 
+pub mod allocator;
 pub mod blocked;
 pub mod commands;
 pub mod entry;
@@ -19,6 +20,7 @@ pub mod info;
 pub mod keyspace;
 pub mod log;
 pub mod python_host;
+pub mod raw_call;
 pub mod redis_access;
 pub mod registrations;
 pub mod reply;
@@ -184,7 +186,7 @@ mod entry_points {
     redis_module::redis_module! {
         name: gears_protocol::MODULE_NAME,
         version: gears_protocol::MODULE_VERSION,
-        allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+        allocator: (crate::allocator::GearsAlloc, crate::allocator::GearsAlloc),
         data_types: [GEARS_TYPE],
         init: init,
         deinit: deinit,

@@ -12,9 +12,7 @@
 
 use gears_protocol::Reply;
 use redis_module::{raw, CallOptions, CallOptionsBuilder, CallReply, CallResult, Context};
-use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
-use std::os::raw::c_char;
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -170,131 +168,15 @@ pub fn call(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
 
 /// Calls a command the way Python's `execute()` does in RedisGears: a command Redis
 /// refuses before running it gives `strerror(errno)` (e.g. `No such file or
-/// directory` for an unknown command) or `Failed executing command`.
-///
-/// This is the call every `execute()` of every execution makes, so it goes to
-/// `RedisModule_Call` directly: the command name is terminated on the stack, the
-/// argument strings sit in a small inline array, and the reply is read once into
-/// an owned [`Reply`] (a RESP2 reply: strings, errors, integers, arrays, nil).
+/// directory` for an unknown command) or `Failed executing command`. It is the call
+/// every `execute()` of every execution makes, so it goes to `RedisModule_Call`
+/// directly ([`crate::raw_call`]) and reads the RESP2 reply once.
 pub fn call_for_python(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
-    if command.contains('\0') {
-        return Reply::error("Failed executing command");
-    }
-    // SAFETY: reading function pointers that RedisModule_Init has filled.
-    let functions = unsafe {
-        (
-            raw::RedisModule_CreateString,
-            raw::RedisModule_FreeString,
-            raw::RedisModule_Call,
-            raw::RedisModule_FreeCallReply,
-        )
-    };
-    let (Some(create), Some(free_string), Some(call), Some(free_reply)) = functions else {
-        return Reply::error("Failed executing command");
-    };
-    let mut name: SmallVec<[u8; 32]> = SmallVec::with_capacity(command.len() + 1);
-    name.extend_from_slice(command.as_bytes());
-    name.push(0);
-    let mut argv: SmallVec<[*mut raw::RedisModuleString; 8]> = args
-        .iter()
-        // SAFETY: a string tied to no context (freed below), copied from a live slice
-        // of the given length.
-        .map(|arg| unsafe { create(ptr::null_mut(), arg.as_ptr().cast::<c_char>(), arg.len()) })
-        .collect();
-    // SAFETY: the caller holds the Redis lock through ctx; `name` is NUL-terminated
-    // and has no other NUL (checked above); the format ("v!": an array of strings,
-    // replicated) says one array of argv.len() strings follows, which is passed.
-    let reply = unsafe {
-        call(
-            ctx.ctx,
-            name.as_ptr().cast::<c_char>(),
-            PYTHON_CALL_FORMAT.as_ptr().cast::<c_char>(),
-            argv.as_mut_ptr(),
-            argv.len(),
-        )
-    };
-    // Read errno before anything else can change it.
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    let result = if reply.is_null() {
-        Reply::error(errno_text(errno))
-    } else {
-        // SAFETY: a live reply of this call, freed right after.
-        let owned = unsafe { raw_reply(reply) };
-        // SAFETY: as above; nothing uses `reply` after this.
-        unsafe { free_reply(reply) };
-        owned
-    };
-    for string in argv {
-        // SAFETY: each string was created above with no context and is freed once.
-        unsafe { free_string(ptr::null_mut(), string) };
-    }
-    result
-}
-
-/// `v`: the arguments are an array of RedisModuleStrings; `!`: the command is
-/// replicated. Without `E`: RedisGears' `execute` reports a command Redis refuses
-/// before running it (unknown command, wrong arity) by errno text.
-const PYTHON_CALL_FORMAT: &[u8] = b"v!\0";
-
-/// A RESP2 call reply as an owned [`Reply`].
-///
-/// # Safety
-/// `reply` is a live reply (or element of one) of `RedisModule_Call`.
-unsafe fn raw_reply(reply: *mut raw::RedisModuleCallReply) -> Reply {
-    // SAFETY: reading function pointers that RedisModule_Init has filled.
-    let functions = unsafe {
-        (
-            raw::RedisModule_CallReplyType,
-            raw::RedisModule_CallReplyInteger,
-            raw::RedisModule_CallReplyStringPtr,
-            raw::RedisModule_CallReplyLength,
-            raw::RedisModule_CallReplyArrayElement,
-        )
-    };
-    let (Some(kind), Some(integer), Some(string), Some(length), Some(element)) = functions else {
-        return Reply::Nil;
-    };
-    let text = || {
-        let mut len = 0usize;
-        // SAFETY: the caller's contract; Redis gives `len` readable bytes at the
-        // pointer while the reply lives, and they are copied at once.
-        unsafe {
-            let data = string(reply, &mut len);
-            if data.is_null() {
-                Vec::new()
-            } else {
-                std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec()
-            }
-        }
-    };
-    // SAFETY: the caller's contract.
-    match unsafe { kind(reply) } as isize {
-        raw::REDISMODULE_REPLY_STRING => Reply::Bulk(text()),
-        raw::REDISMODULE_REPLY_ERROR => Reply::error(String::from_utf8_lossy(&text())),
-        // SAFETY: the caller's contract.
-        raw::REDISMODULE_REPLY_INTEGER => Reply::Integer(unsafe { integer(reply) }),
-        raw::REDISMODULE_REPLY_ARRAY => {
-            // SAFETY: the caller's contract.
-            let count = unsafe { length(reply) };
-            Reply::Array(
-                (0..count)
-                    // SAFETY: an element of a live array reply, below its length; it
-                    // lives as long as the array.
-                    .map(|index| unsafe { raw_reply(element(reply, index)) })
-                    .collect(),
-            )
-        }
-        _ => Reply::Nil,
-    }
-}
-
-fn errno_text(errno: i32) -> String {
-    if errno == 0 {
-        return "Failed executing command".to_owned();
-    }
-    // SAFETY: strerror returns a pointer to a static (or thread-local) C string.
-    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) };
-    text.to_string_lossy().into_owned()
+    // SAFETY: a reply of the call, read while it lives.
+    crate::raw_call::call_raw(ctx, command, args, |reply| unsafe {
+        crate::raw_call::owned_reply(reply)
+    })
+    .unwrap_or_else(Reply::error)
 }
 
 fn owned_reply(reply: &CallReply<'_>) -> Reply {

@@ -217,6 +217,25 @@ fn one_execution_per_stream_and_sync_mode_runs_inline() -> Result<()> {
     Ok(())
 }
 
+/// trimStream removes what was read, never what was not: entries keep arriving
+/// while earlier runs are acknowledged and trimmed (a trim to the length counted
+/// when a run ended once cut unread entries here).
+#[test]
+fn trimming_never_cuts_unread_entries() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB('StreamReader').foreach(lambda r: execute('INCR', 'seen')).register(prefix='t', mode='async_local', trimStream=True)",
+    )?;
+    for _ in 0..300 {
+        client.call(&["XADD", "t", "*", "f", "x"])?;
+    }
+    eventually(&mut client, &["GET", "seen"], 300)?;
+    eventually(&mut client, &["XLEN", "t"], 0)?;
+    Ok(())
+}
+
 #[test]
 fn stream_arguments_are_checked() -> Result<()> {
     let server = server(&[])?;

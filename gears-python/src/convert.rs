@@ -119,6 +119,14 @@ pub(crate) fn str_reply(text: &str) -> Reply {
     Reply::bulk(text.as_bytes())
 }
 
+/// [`str_reply`] of an owned string: a bulk reply takes its bytes as they are.
+pub(crate) fn into_str_reply(text: String) -> Reply {
+    if text.len() > 1 && (text.starts_with('+') || text.starts_with('-')) {
+        return str_reply(&text);
+    }
+    Reply::Bulk(text.into_bytes())
+}
+
 /// Formats a double like C's `printf("%lf")`: fixed notation, six decimals, and
 /// glibc's spellings of the special values (`inf`, `-inf`, `nan`, `-nan`).
 pub fn format_lf(value: f64) -> String {

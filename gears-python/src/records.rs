@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
 use std::any::Any;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 /// A Python object flowing through a plan.
 pub struct PyRecord(pub Py<PyAny>);
@@ -107,7 +108,7 @@ pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<
     // The field names are interned: this runs once per key read.
     let dict = PyDict::new(py);
     match entry.event {
-        Some(event) => dict.set_item(intern!(py, "event"), bytes_to_py(py, &event))?,
+        Some(event) => dict.set_item(intern!(py, "event"), event_name(py, &event))?,
         None => dict.set_item(intern!(py, "event"), py.None())?,
     }
     dict.set_item(intern!(py, "key"), bytes_to_py(py, &entry.key))?;
@@ -128,6 +129,24 @@ pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<
         dict.set_item(intern!(py, "value"), value)?;
     }
     Ok(dict.into_any())
+}
+
+/// The `str` of an event name. Events are a small fixed set of names, so each
+/// becomes a Python string once and is shared after that (a KeysReader
+/// registration makes one record per event).
+fn event_name<'py>(py: Python<'py>, event: &[u8]) -> Bound<'py, PyAny> {
+    /// More names than Redis has events: a bound, not a limit anyone reaches.
+    const MOST_NAMES: usize = 128;
+    static NAMES: Mutex<Vec<(Vec<u8>, Py<PyAny>)>> = Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, name)) = names.iter().find(|(known, _)| known.as_slice() == event) {
+        return name.bind(py).clone();
+    }
+    let name = bytes_to_py(py, event);
+    if names.len() < MOST_NAMES && name.is_instance_of::<PyString>() {
+        names.push((event.to_vec(), name.clone().unbind()));
+    }
+    name
 }
 
 /// The interned name of a key type.

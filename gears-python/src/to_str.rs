@@ -15,7 +15,7 @@
 //! again if a later step receives it.
 
 use crate::callback::{function_description, step_error};
-use crate::convert::str_reply;
+use crate::convert::{into_str_reply, str_reply};
 use crate::errors::lossy;
 use crate::records::{opaque_to_py, record_to_py, PyRecord};
 use gears_executions::plan::{Callback, StepResult};
@@ -38,6 +38,10 @@ pub struct StrRecord(pub String);
 impl OpaqueRecord for StrRecord {
     fn to_reply(&self) -> Reply {
         str_reply(&self.0)
+    }
+
+    fn into_reply(self: Box<Self>) -> Reply {
+        into_str_reply(self.0)
     }
 
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {

@@ -290,8 +290,10 @@ pub enum StreamAction {
         /// What to read.
         read: ReadKind,
     },
-    /// XACK the ids the finished run read, then `XTRIM key MAXLEN n` when `trim_to` is
-    /// `Some(n)` (`n` = the entries still pending).
+    /// XACK the ids the finished run read, then, when `trim_to` is `Some(n)` (`n` =
+    /// the entries still pending when the run ended), trim the stream of what the
+    /// run read. The module trims by id (`XTRIM key MINID`), not to `n` entries:
+    /// entries added after the run ended would make a length trim cut unread ones.
     Ack {
         /// The stream key.
         key: Vec<u8>,

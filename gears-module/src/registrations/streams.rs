@@ -13,10 +13,11 @@
 //! frame per batch in `sync` mode.
 
 use super::{registry, trigger, RegistrationEntry};
+use crate::raw_call::call_resp;
 use crate::redis_access::{call, with_redis};
 use gears_executions::execution::{Outcome, Status};
 use gears_protocol::Reply;
-use gears_python::readers::{StreamGroupReader, CONSUMER_GROUP};
+use gears_python::readers::{RespCall, StreamGroupReader, StreamIds, CONSUMER_GROUP};
 use gears_registrations::registration::{Mode, StreamArgs};
 use gears_registrations::stream::{
     ReadKind, RunOutcome, StreamAction, StreamConfig, StreamStateMachine,
@@ -77,7 +78,7 @@ enum Work {
     /// Acknowledge the ids a finished run read, then maybe trim.
     Ack {
         key: Vec<u8>,
-        ids: Vec<Vec<u8>>,
+        ids: StreamIds,
         trim_to: Option<u64>,
     },
 }
@@ -209,24 +210,70 @@ fn after(
     }
 }
 
-fn acknowledge(key: &[u8], ids: &[Vec<u8>], trim_to: Option<u64>) {
+fn acknowledge(key: &[u8], ids: &StreamIds, trim_to: Option<u64>) {
     with_redis(|ctx| {
         if !ids.is_empty() {
-            let mut args: Vec<&[u8]> = vec![key, CONSUMER_GROUP.as_bytes()];
-            args.extend(ids.iter().map(Vec::as_slice));
-            call(ctx, "XACK", &args);
+            let mut args: Vec<&[u8]> = Vec::with_capacity(ids.len() + 2);
+            args.extend([key, CONSUMER_GROUP.as_bytes()]);
+            args.extend(ids.iter());
+            // The reply (how many were acknowledged) is not needed: its text is
+            // not decoded.
+            let _ = call_resp(ctx, "XACK", &args);
         }
-        if let Some(len) = trim_to {
-            call(ctx, "XTRIM", &[key, b"MAXLEN", len.to_string().as_bytes()]);
+        // Trimmed by id, not by length: XADDs can land between the moment the run
+        // ended (when the machine counted what is left) and this call, and a
+        // MAXLEN of the old count would then cut entries nobody has read.
+        if trim_to.is_some() {
+            if let Some(threshold) = trim_threshold(ids.iter()) {
+                call(ctx, "XTRIM", &[key, b"MINID", threshold.as_bytes()]);
+            }
         }
     });
 }
 
+/// The `MINID` that trims every entry up to the highest of `ids` (the id right
+/// after it); `None` when there is no id or one is not a stream id.
+fn trim_threshold<'a>(ids: impl Iterator<Item = &'a [u8]>) -> Option<String> {
+    let mut highest: Option<(u64, u64)> = None;
+    for id in ids {
+        let text = std::str::from_utf8(id).ok()?;
+        let (ms, seq) = text.split_once('-')?;
+        let id = (ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?);
+        highest = highest.max(Some(id));
+    }
+    let (ms, seq) = highest?;
+    Some(match seq.checked_add(1) {
+        Some(next) => format!("{ms}-{next}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
+/// How StreamGroupReader reaches Redis: under the Redis lock, replicated, the reply
+/// as RESP2 text (see [`crate::raw_call`]).
+fn resp_call() -> RespCall {
+    static CALL: OnceLock<RespCall> = OnceLock::new();
+    CALL.get_or_init(|| {
+        Arc::new(|args: &[&[u8]]| {
+            let Some((command, rest)) = args.split_first() else {
+                return Err("Failed executing command".to_owned());
+            };
+            let command = String::from_utf8_lossy(command);
+            with_redis(|ctx| call_resp(ctx, &command, rest))
+        })
+    })
+    .clone()
+}
+
 /// Starts one execution over `key`; its end goes back to the machine.
 fn run(entry: &Arc<RegistrationEntry>, key: Vec<u8>, read: ReadKind) {
-    let read_ids = Arc::new(Mutex::new(Vec::new()));
-    let reader =
-        StreamGroupReader::new(key.clone(), read.start_id(), read.count(), read_ids.clone());
+    let read_ids = Arc::new(Mutex::new(StreamIds::default()));
+    let reader = StreamGroupReader::new(
+        key.clone(),
+        read.start_id(),
+        read.count(),
+        read_ids.clone(),
+        resp_call(),
+    );
     let done_entry = entry.clone();
     let done_key = key.clone();
     let on_done = Box::new(move |outcome: &Outcome| {
@@ -248,11 +295,11 @@ fn run(entry: &Arc<RegistrationEntry>, key: Vec<u8>, read: ReadKind) {
         trigger(entry, Box::new(reader), false, Some(on_done), None)
     };
     if started.is_none() {
-        finish_run(entry, &key, Vec::new(), &RunOutcome::Aborted);
+        finish_run(entry, &key, StreamIds::default(), &RunOutcome::Aborted);
     }
 }
 
-fn finish_run(entry: &Arc<RegistrationEntry>, key: &[u8], ids: Vec<Vec<u8>>, result: &RunOutcome) {
+fn finish_run(entry: &Arc<RegistrationEntry>, key: &[u8], ids: StreamIds, result: &RunOutcome) {
     let Some(stream) = stream_of(entry) else {
         return;
     };
@@ -403,4 +450,20 @@ pub fn role_changed(entry: &Arc<RegistrationEntry>, master: bool) {
         stream.machine().on_became_replica()
     };
     perform(entry, actions(next));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trim_threshold;
+
+    #[test]
+    fn the_trim_threshold_is_just_past_the_highest_id_read() {
+        let ids: [&[u8]; 3] = [b"5-1", b"7-0", b"6-9"];
+        assert_eq!(trim_threshold(ids.into_iter()).as_deref(), Some("7-1"));
+        let last: [&[u8]; 1] = [b"3-18446744073709551615"];
+        assert_eq!(trim_threshold(last.into_iter()).as_deref(), Some("4-0"));
+        let bad: [&[u8]; 2] = [b"5-1", b"x"];
+        assert_eq!(trim_threshold(bad.into_iter()), None);
+        assert_eq!(trim_threshold(std::iter::empty()), None);
+    }
 }
