@@ -11,7 +11,7 @@ use crate::host::{host, Host, LogLevel};
 use crate::records::bytes_to_py;
 use gears_protocol::Reply;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyInt, PyList, PyString, PyTuple};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -45,6 +45,12 @@ fn argument_bytes<'a>(value: Borrowed<'a, '_, PyAny>) -> PyResult<Cow<'a, [u8]>>
         }
         // Lone surrogates: no UTF-8 form; fall through to the lossy text.
         let _ = PyErr::take(value.py());
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        // `execute('HINCRBY', key, field, 1)`: the digits, without a Python str.
+        if let Ok(number) = value.extract::<i64>() {
+            return Ok(Cow::Owned(number.to_string().into_bytes()));
+        }
     }
     if value.is_instance_of::<PyBytes>() {
         // SAFETY: `object` is a bytes object alive for 'a and the GIL is held; the

@@ -8,7 +8,7 @@
 use crate::blocked::BlockedClient;
 use crate::entry;
 use crate::registrations::{registry, trigger};
-use gears_executions::execution::Outcome;
+use gears_executions::execution::{Execution, Outcome};
 use gears_executions::reader::VecReader;
 use gears_executions::record::Record;
 use gears_protocol::{errors, Reply, Request};
@@ -66,7 +66,11 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     let Some(blocked) = BlockedClient::block(ctx) else {
         return Some(errors::non_sync_not_allowed_here());
     };
-    let on_done = Box::new(move |outcome: &Outcome| blocked.reply(&trigger_reply(outcome.clone())));
+    let on_done = Box::new(move |execution: &Execution| {
+        if let Some(outcome) = execution.outcome() {
+            blocked.reply(&trigger_reply(outcome));
+        }
+    });
     // Whatever happens now, the blocked client gets its reply: from the execution,
     // or from the blocked-client guard if the execution could not start.
     let _ = trigger(&entry, reader, false, Some(on_done), None);

@@ -575,7 +575,11 @@ fn run_top_hook(
     };
     let reader = hook_record(&argv);
     let frame = CommandContext::Hook(Arc::new(HookFrame { argv, next: older }));
-    let on_done = Box::new(move |outcome: &Outcome| blocked.reply(&hook_reply(outcome)));
+    let on_done = Box::new(move |execution: &Execution| {
+        if let Some(outcome) = execution.outcome() {
+            blocked.reply(&hook_reply(&outcome));
+        }
+    });
     // If it can not start, dropping the blocked client answers the client.
     let _ = trigger(top, reader, false, Some(on_done), Some(frame));
     None

@@ -25,7 +25,7 @@ pub mod streams;
 
 use crate::log;
 use crate::state;
-use gears_executions::execution::{Execution, Outcome, Status};
+use gears_executions::execution::{Execution, Status};
 use gears_executions::plan::Plan;
 use gears_executions::reader::Reader;
 use gears_executions::runner::{run, Runtime};
@@ -155,8 +155,10 @@ pub fn call_on_registered(entry: &RegistrationEntry) {
     });
 }
 
-/// Called with the outcome of a triggered execution.
-pub type OnDone = Box<dyn FnOnce(&Outcome) + Send>;
+/// Called with a triggered execution once it has finished; it takes what it needs
+/// (the whole outcome is a copy of the results, which a StreamReader run of a
+/// thousand records does not need).
+pub type OnDone = Box<dyn FnOnce(&Execution) + Send>;
 
 /// Starts an execution of `entry` over `reader`. A `sync` one runs to the end
 /// before this returns (on this thread, which must hold the Redis lock); the others
@@ -269,10 +271,9 @@ fn run_registered(
 /// Hands the outcome to whoever waits for it, once the stats are booked: a client
 /// that gets its reply and asks for the stats sees this execution counted.
 fn report(execution: &Execution, on_done: Option<OnDone>) {
-    // The outcome is a copy of the results: made only when someone waits for it.
     if let Some(on_done) = on_done {
-        if let Some(outcome) = execution.outcome() {
-            on_done(&outcome);
+        if execution.status().is_finished() {
+            on_done(execution);
         }
     }
 }

@@ -15,7 +15,7 @@
 use super::{registry, trigger, RegistrationEntry};
 use crate::raw_call::call_resp;
 use crate::redis_access::{call, with_redis};
-use gears_executions::execution::{Outcome, Status};
+use gears_executions::execution::{Execution, Status};
 use gears_protocol::Reply;
 use gears_python::readers::{RespCall, StreamGroupReader, StreamIds, CONSUMER_GROUP};
 use gears_registrations::registration::{Mode, StreamArgs};
@@ -224,7 +224,9 @@ fn acknowledge(key: &[u8], ids: &StreamIds, trim_to: Option<u64>) {
         // ended (when the machine counted what is left) and this call, and a
         // MAXLEN of the old count would then cut entries nobody has read.
         if trim_to.is_some() {
-            if let Some(threshold) = trim_threshold(ids.iter()) {
+            // XREADGROUP hands entries out in id order: the last id read is the
+            // highest.
+            if let Some(threshold) = trim_threshold(ids.iter().last().into_iter()) {
                 call(ctx, "XTRIM", &[key, b"MINID", threshold.as_bytes()]);
             }
         }
@@ -276,15 +278,13 @@ fn run(entry: &Arc<RegistrationEntry>, key: Vec<u8>, read: ReadKind) {
     );
     let done_entry = entry.clone();
     let done_key = key.clone();
-    let on_done = Box::new(move |outcome: &Outcome| {
+    let on_done = Box::new(move |execution: &Execution| {
         let ids = std::mem::take(&mut *read_ids.lock().unwrap_or_else(PoisonError::into_inner));
-        let result = if outcome.status == Status::Aborted {
-            RunOutcome::Aborted
-        } else {
-            match outcome.errors.first() {
-                Some(error) => RunOutcome::Failed(error.clone()),
-                None => RunOutcome::Success,
-            }
+        // Only the status and the first error: not a copy of a batch's results.
+        let result = match execution.ending() {
+            Some((Status::Aborted, _)) | None => RunOutcome::Aborted,
+            Some((_, Some(error))) => RunOutcome::Failed(error),
+            Some((_, None)) => RunOutcome::Success,
         };
         finish_run(&done_entry, &done_key, ids, &result);
     });
