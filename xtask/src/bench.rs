@@ -10,6 +10,7 @@
 //! The rows whose gears-rs side is a registration (B1, B1a, B6) are in
 //! [`registrations`]; the stream write-behind row (B5) is in [`streams`].
 
+mod floor;
 mod registrations;
 mod streams;
 
@@ -132,6 +133,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         |id: &str| args.only.is_empty() || args.only.iter().any(|o| o.eq_ignore_ascii_case(id));
     let mut packages = BUILD_PACKAGES.to_vec();
     packages.push("python3-redis");
+    // The C compiler of B1's floor module.
+    packages.push("gcc");
     ensure_packages(&packages)?;
     build_release_module()?;
     // A copy of this run's own: the rows start fresh servers throughout the run, and

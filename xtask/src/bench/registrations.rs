@@ -3,8 +3,9 @@
 //! CommandReader registration).
 //!
 //! Every side of B1 and B1a runs on a fresh redis-server (bare SET and the Lua
-//! function on one without the module), so no run inherits another's keys, memory
-//! or registrations. The primary cost is the server's µs per call from
+//! function on one without the module, B1's floor on one with only the floor
+//! module of [`super::floor`]), so no run inherits another's keys, memory or
+//! registrations. The primary cost is the server's µs per call from
 //! `INFO commandstats` after `CONFIG RESETSTAT`; every load is checked to have run
 //! exactly as many commands as asked, none failing, and every counter to equal the
 //! number of events.
@@ -205,7 +206,10 @@ pub(super) fn b1(module: &Path, runs: usize, scale: f64) -> Result<Row> {
     let mut fcall = set[..8].to_vec();
     fcall.extend(["fcall", "setincr", "2", "key:__rand_int__", "counter", "v"].map(String::from));
     let registration = keys_registration("sync");
-    let (mut bare, mut lua, mut gears) = (Vec::new(), Vec::new(), Vec::new());
+    let floor_dir = tempfile::tempdir()?;
+    let floor_module = super::floor::build(floor_dir.path())?;
+    let (mut bare, mut lua, mut gears, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let server = Server::start(None)?;
         bare.push(measured(&server, &strs(&set), "set", count)?);
@@ -218,13 +222,24 @@ pub(super) fn b1(module: &Path, runs: usize, scale: f64) -> Result<Row> {
         check_counter(&mut client, "counter", count, "Lua SET+INCR")?;
         drop(server);
 
+        let server = Server::start(Some(&floor_module))?;
+        let mut client = server.client()?;
+        floor.push(measured(&server, &strs(&set), "set", count)?);
+        check_counter(&mut client, "counter", count, "the floor module")?;
+        drop(server);
+
         let server = Server::start(Some(module))?;
         let mut client = server.client()?;
         register(&mut client, &registration)?;
         gears.push(measured(&server, &strs(&set), "set", count)?);
         check_counter(&mut client, "counter", count, "the sync registration")?;
     }
-    let (bare, lua, gears) = (medians(&bare), medians(&lua), medians(&gears));
+    let (bare, lua, gears, floor) = (
+        medians(&bare),
+        medians(&lua),
+        medians(&gears),
+        medians(&floor),
+    );
     let throughput = gears.rps / bare.rps;
     let mut misses = Vec::new();
     if gears.usec > 1.6 {
@@ -240,12 +255,14 @@ pub(super) fn b1(module: &Path, runs: usize, scale: f64) -> Result<Row> {
         id: "B1",
         workload: format!(
             "sync KeysReader INCR on every SET, {count} SETs -c 50 -P 16 -r {keyspace}; \
-             vs bare SET, FCALL SET+INCR (no minimal-C-module floor)"
+             vs bare SET, FCALL SET+INCR, the floor (a minimal C module calling one \
+             Python function per SET)"
         ),
         measures: vec![
             ("gears".into(), gears.usec, "µs/SET"),
             ("Lua".into(), lua.usec, "µs/FCALL"),
             ("bare".into(), bare.usec, "µs/SET"),
+            ("floor".into(), floor.usec, "µs/SET"),
             ("gears SET".into(), gears.rps, "req/s"),
             ("Lua FCALL".into(), lua.rps, "req/s"),
             ("bare SET".into(), bare.rps, "req/s"),
@@ -253,6 +270,7 @@ pub(super) fn b1(module: &Path, runs: usize, scale: f64) -> Result<Row> {
         ratios: vec![
             ("gears/Lua µs".into(), gears.usec / lua.usec),
             ("gears/bare µs".into(), gears.usec / bare.usec),
+            ("gears/floor µs".into(), gears.usec / floor.usec),
             ("gears/bare SET/s".into(), throughput),
         ],
         target: "≤ 1.6 µs/SET, < Lua, ≥ 0.5× bare SET/s",
