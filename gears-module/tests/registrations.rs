@@ -201,6 +201,46 @@ fn async_records_hold_the_value_of_their_event() -> Result<()> {
     Ok(())
 }
 
+/// Short async executions may run in batches under the Redis lock. A callback that
+/// waits on something inside a batch holds the server that once, and ends batching
+/// for its registration for good: the next time it waits, the server answers.
+#[test]
+fn a_callback_that_waits_ends_batching_for_good() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "import time\n\
+         def f(r):\n    \
+             if r['key'].startswith('slow:'):\n        time.sleep(0.5)\n    \
+             execute('INCR', 'done')\n\
+         GB().foreach(f).register(prefix='*', mode='async_local')",
+    )?;
+    let mut expected = 0;
+    for round in 0..2 {
+        // Enough short executions to earn batching, then one that sleeps.
+        for n in 0..100 {
+            client.call(&["SET", &format!("fast:{n}"), "v"])?;
+        }
+        expected += 100;
+        wait_for(&mut client, "done", &expected.to_string())?;
+        client.call(&["SET", &format!("slow:{round}"), "v"])?;
+        expected += 1;
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        assert_eq!(client.call(&["PING"])?, Reply::Simple("PONG".into()));
+        let waited = started.elapsed();
+        if round == 1 {
+            assert!(
+                waited < Duration::from_millis(250),
+                "PING waited {waited:?} while a callback slept"
+            );
+        }
+        wait_for(&mut client, "done", &expected.to_string())?;
+    }
+    Ok(())
+}
+
 #[test]
 fn failures_show_in_the_stats_until_cleared() -> Result<()> {
     let server = server(&["PythonAttemptTraceback", "0"])?;
