@@ -20,8 +20,7 @@ impl Host for ModuleHost {
         let Some((command, rest)) = args.split_first() else {
             return Reply::Array(Vec::new());
         };
-        let command = String::from_utf8_lossy(command);
-        with_redis(|ctx| call_for_python(ctx, &command, rest))
+        with_redis(|ctx| call_for_python(ctx, command, rest))
     }
 
     fn atomic_begin(&self) -> bool {

@@ -34,11 +34,11 @@ const FORMAT: &[u8] = b"v!\0";
 /// or `Failed executing command`.
 pub fn call_raw<T>(
     ctx: &Context,
-    command: &str,
+    command: &[u8],
     args: &[&[u8]],
     read: impl FnOnce(*mut raw::RedisModuleCallReply) -> T,
 ) -> Result<T, String> {
-    if command.contains('\0') {
+    if command.contains(&0) {
         return Err(errno_text(0));
     }
     // SAFETY: reading function pointers that RedisModule_Init has filled.
@@ -54,7 +54,7 @@ pub fn call_raw<T>(
         return Err(errno_text(0));
     };
     let mut name: SmallVec<[u8; 32]> = SmallVec::with_capacity(command.len() + 1);
-    name.extend_from_slice(command.as_bytes());
+    name.extend_from_slice(command);
     name.push(0);
     let mut argv: SmallVec<[*mut raw::RedisModuleString; 8]> = args
         .iter()
@@ -91,7 +91,7 @@ pub fn call_raw<T>(
 }
 
 /// Calls `command` like [`call_raw`] and returns the reply as its RESP2 bytes.
-pub fn call_resp(ctx: &Context, command: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+pub fn call_resp(ctx: &Context, command: &[u8], args: &[&[u8]]) -> Result<Vec<u8>, String> {
     call_raw(ctx, command, args, |reply| {
         // SAFETY: reading a function pointer that RedisModule_Init has filled.
         let Some(proto) = (unsafe { raw::RedisModule_CallReplyProto }) else {

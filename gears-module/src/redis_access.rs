@@ -171,7 +171,7 @@ pub fn call(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
 /// directory` for an unknown command) or `Failed executing command`. It is the call
 /// every `execute()` of every execution makes, so it goes to `RedisModule_Call`
 /// directly ([`crate::raw_call`]) and reads the RESP2 reply once.
-pub fn call_for_python(ctx: &Context, command: &str, args: &[&[u8]]) -> Reply {
+pub fn call_for_python(ctx: &Context, command: &[u8], args: &[&[u8]]) -> Reply {
     // SAFETY: a reply of the call, read while it lives.
     crate::raw_call::call_raw(ctx, command, args, |reply| unsafe {
         crate::raw_call::owned_reply(reply)

@@ -126,6 +126,9 @@ fn with_host<T: Send>(
     Ok(if host.holds_redis_lock() {
         body(host.as_ref(), &argv)
     } else {
+        if !MEASURING.with(Cell::get) {
+            return Ok(py.detach(|| body(host.as_ref(), &argv)));
+        }
         let started = Instant::now();
         let result = py.detach(|| body(host.as_ref(), &argv));
         HOST_CALLS_TIME.with(|total| total.set(total.get() + started.elapsed()));
@@ -137,10 +140,25 @@ thread_local! {
     /// Time this thread spent in host calls that had to take the Redis lock (waiting
     /// for it, mostly): see [`host_calls_time`].
     static HOST_CALLS_TIME: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    /// Whether host calls on this thread are timed (see [`measuring_host_calls`]).
+    static MEASURING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `body` with this thread's host calls timed into [`host_calls_time`]
+/// (two clock reads per call, paid only by those who read the time).
+pub fn measuring_host_calls<R>(body: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MEASURING.with(|measuring| measuring.set(self.0));
+        }
+    }
+    let _restore = Restore(MEASURING.with(|measuring| measuring.replace(true)));
+    body()
 }
 
 /// The time this thread has spent so far in host calls that took the Redis lock
-/// themselves. The difference over an execution is the part of its duration that
+/// themselves, while [`measuring_host_calls`]. The difference over an execution is the part of its duration that
 /// was not its own work (the module uses it to tell short executions from slow
 /// ones while the server is busy).
 pub fn host_calls_time() -> Duration {

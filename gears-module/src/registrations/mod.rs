@@ -33,7 +33,7 @@ use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
 use gears_python::callback::{PyInlineRuntime, PyRuntime};
 use gears_python::pyo3::{Py, PyAny, Python};
-use gears_python::runtime_functions::host_calls_time;
+use gears_python::runtime_functions::{host_calls_time, measuring_host_calls};
 use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
@@ -249,9 +249,16 @@ fn run_registered(
         .then_some(entry.payload().batching.as_ref())
         .flatten()
         .map(|batching| (batching, Instant::now(), host_calls_time()));
-    as_running(entry.id(), || {
-        run(execution, reader.as_mut(), runtime, profile)
-    });
+    let mut run_it = || {
+        as_running(entry.id(), || {
+            run(execution, reader.as_mut(), runtime, profile)
+        })
+    };
+    if measure.is_some() {
+        measuring_host_calls(run_it);
+    } else {
+        run_it();
+    }
     if let Some((batching, began, waited_before)) = measure {
         let waited = host_calls_time().saturating_sub(waited_before);
         batching.record(began.elapsed().saturating_sub(waited));

@@ -218,7 +218,7 @@ fn acknowledge(key: &[u8], ids: &StreamIds, trim_to: Option<u64>) {
             args.extend(ids.iter());
             // The reply (how many were acknowledged) is not needed: its text is
             // not decoded.
-            let _ = call_resp(ctx, "XACK", &args);
+            let _ = call_resp(ctx, b"XACK", &args);
         }
         // Trimmed by id, not by length: XADDs can land between the moment the run
         // ended (when the machine counted what is left) and this call, and a
@@ -259,8 +259,7 @@ fn resp_call() -> RespCall {
             let Some((command, rest)) = args.split_first() else {
                 return Err("Failed executing command".to_owned());
             };
-            let command = String::from_utf8_lossy(command);
-            with_redis(|ctx| call_resp(ctx, &command, rest))
+            with_redis(|ctx| call_resp(ctx, command, rest))
         })
     })
     .clone()
