@@ -63,16 +63,23 @@ impl Pipeline {
     /// A pipeline over `steps`; with `profile`, time spent in each step's callback is
     /// measured (ProfileExecutions).
     pub fn new(steps: Arc<[Step]>, profile: bool) -> Pipeline {
-        let states = steps
+        let state_of = |step: &Step| match step.kind {
+            StepKind::Accumulate => StepState::Accumulate(None),
+            StepKind::AccumulateByKey => StepState::ByKey(OrderedMap::default()),
+            StepKind::Group => StepState::Group(OrderedMap::default()),
+            StepKind::Limit { .. } => StepState::Limit { seen: 0 },
+            _ => StepState::Stateless,
+        };
+        // A plan of stateless steps (what most registrations run, once per event)
+        // keeps no states at all: only stateful steps ever look theirs up.
+        let states = if steps
             .iter()
-            .map(|step| match step.kind {
-                StepKind::Accumulate => StepState::Accumulate(None),
-                StepKind::AccumulateByKey => StepState::ByKey(OrderedMap::default()),
-                StepKind::Group => StepState::Group(OrderedMap::default()),
-                StepKind::Limit { .. } => StepState::Limit { seen: 0 },
-                _ => StepState::Stateless,
-            })
-            .collect();
+            .all(|step| matches!(state_of(step), StepState::Stateless))
+        {
+            Vec::new()
+        } else {
+            steps.iter().map(state_of).collect()
+        };
         let durations = profile.then(|| vec![Duration::ZERO; steps.len()]);
         Pipeline {
             steps,
@@ -100,7 +107,7 @@ impl Pipeline {
 
     /// Flushes the accumulating steps, first to last.
     pub fn finish(&mut self) {
-        for index in 0..self.steps.len() {
+        for index in 0..self.states.len() {
             let flushed: Vec<Record> = match &mut self.states[index] {
                 StepState::Accumulate(accumulator) => accumulator.take().into_iter().collect(),
                 StepState::ByKey(map) => map

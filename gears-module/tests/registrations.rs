@@ -214,7 +214,7 @@ fn a_callback_that_waits_ends_batching_for_good() -> Result<()> {
          def f(r):\n    \
              if r['key'].startswith('slow:'):\n        time.sleep(0.5)\n    \
              execute('INCR', 'done')\n\
-         GB().foreach(f).register(prefix='*', mode='async_local')",
+         GB().foreach(f).register(prefix='*', eventTypes=['set'], mode='async_local')",
     )?;
     let mut expected = 0;
     for round in 0..2 {
