@@ -203,7 +203,9 @@ fn async_records_hold_the_value_of_their_event() -> Result<()> {
 
 /// Short async executions may run in batches under the Redis lock. A callback that
 /// waits on something inside a batch holds the server that once, and ends batching
-/// for its registration for good: the next time it waits, the server answers.
+/// for its registration for good: however many times it waits again, the server
+/// answers. (Whether a given round batched depends on timing; that the server is
+/// held at most once over all rounds does not.)
 #[test]
 fn a_callback_that_waits_ends_batching_for_good() -> Result<()> {
     let server = server(&[])?;
@@ -217,7 +219,8 @@ fn a_callback_that_waits_ends_batching_for_good() -> Result<()> {
          GB().foreach(f).register(prefix='*', eventTypes=['set'], mode='async_local')",
     )?;
     let mut expected = 0;
-    for round in 0..2 {
+    let mut held = Vec::new();
+    for round in 0..3 {
         // Enough short executions to earn batching, then one that sleeps.
         for n in 0..100 {
             client.call(&["SET", &format!("fast:{n}"), "v"])?;
@@ -230,14 +233,16 @@ fn a_callback_that_waits_ends_batching_for_good() -> Result<()> {
         let started = Instant::now();
         assert_eq!(client.call(&["PING"])?, Reply::Simple("PONG".into()));
         let waited = started.elapsed();
-        if round == 1 {
-            assert!(
-                waited < Duration::from_millis(250),
-                "PING waited {waited:?} while a callback slept"
-            );
+        if waited > Duration::from_millis(250) {
+            held.push(waited);
         }
         wait_for(&mut client, "done", &expected.to_string())?;
     }
+    assert!(
+        held.len() <= 1,
+        "the server was held {} times: {held:?}",
+        held.len()
+    );
     Ok(())
 }
 
