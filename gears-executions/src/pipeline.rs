@@ -74,11 +74,11 @@ impl Pipeline {
         // keeps no states at all: only stateful steps ever look theirs up.
         let states = if steps
             .iter()
-            .all(|step| matches!(state_of(step), StepState::Stateless))
+            .any(|step| !matches!(state_of(step), StepState::Stateless))
         {
-            Vec::new()
-        } else {
             steps.iter().map(state_of).collect()
+        } else {
+            Vec::new()
         };
         let durations = profile.then(|| vec![Duration::ZERO; steps.len()]);
         Pipeline {

@@ -14,11 +14,12 @@
 //! every deallocation, so a block always goes back where it came from.
 
 use redis_module::alloc::RedisAlloc;
+use redis_module::raw;
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Blocks smaller than this (and aligned to at most 16 bytes) come from the
 /// process allocator.
-pub const SMALL_BLOCK: usize = 256;
+const SMALL_BLOCK: usize = 256;
 
 /// See the module documentation.
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,6 +61,16 @@ unsafe impl GlobalAlloc for GearsAlloc {
         match (small(layout), small(new_layout)) {
             // SAFETY: the block stays with the process allocator that made it.
             (true, true) => unsafe { System.realloc(ptr, layout, new_size) },
+            // A growing buffer (results, replies) stays with Redis, which resizes it
+            // in place when it can. Redis' blocks are 16-byte aligned (`small` sent
+            // larger alignments here, so they take the copying path below).
+            // SAFETY: `ptr` came from RedisAlloc (RedisModule_Alloc) with this layout.
+            (false, false) if layout.align() <= 16 => unsafe {
+                match raw::RedisModule_Realloc {
+                    Some(realloc) => realloc(ptr.cast(), new_size).cast(),
+                    None => std::ptr::null_mut(),
+                }
+            },
             // SAFETY: the block moves between allocators: a new block, the bytes
             // both have, then the old block freed where it came from.
             _ => unsafe {

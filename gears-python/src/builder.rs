@@ -258,7 +258,6 @@ impl PyFlatExecution {
     #[pyo3(signature = (*args))]
     fn map(&mut self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         self.push_one(args, "map", StepKind::Map, "RedisGearsPy_PyCallbackMapper")?;
-        self.record("map", args);
         Ok(())
     }
 
@@ -299,7 +298,6 @@ impl PyFlatExecution {
             StepKind::Filter,
             "RedisGearsPy_PyCallbackFilter",
         )?;
-        self.record("filter", args);
         Ok(())
     }
 
@@ -311,7 +309,6 @@ impl PyFlatExecution {
             StepKind::ForEach,
             "RedisGearsPy_PyCallbackForEach",
         )?;
-        self.record("foreach", args);
         Ok(())
     }
 
@@ -323,7 +320,6 @@ impl PyFlatExecution {
             StepKind::Accumulate,
             "RedisGearsPy_PyCallbackAccumulate",
         )?;
-        self.record("accumulate", args);
         Ok(())
     }
 
@@ -335,7 +331,6 @@ impl PyFlatExecution {
             StepKind::Repartition,
             "RedisGearsPy_PyCallbackExtractor",
         )?;
-        self.record("repartition", args);
         Ok(())
     }
 
@@ -717,13 +712,14 @@ impl PyFlatExecution {
     fn push_one(
         &mut self,
         args: &Bound<'_, PyTuple>,
-        op: &str,
+        op: &'static str,
         kind: StepKind,
         name: &str,
     ) -> PyResult<()> {
         let f = one_function(args, op)?;
         self.steps
             .push(Step::with_callback(kind, name, callback(&f)));
+        self.record(op, args);
         Ok(())
     }
 

@@ -106,25 +106,46 @@ fn int_reply(int: &Bound<'_, PyInt>) -> Reply {
 
 /// The `+status` / `-error` / bulk rule for a str.
 pub(crate) fn str_reply(text: &str) -> Reply {
-    // `+` and `-` are one byte, so a byte length over 1 means at least one more
-    // character.
-    if text.len() > 1 {
-        if let Some(status) = text.strip_prefix('+') {
-            return Reply::simple(status);
-        }
-        if let Some(error) = text.strip_prefix('-') {
-            return Reply::error(error);
-        }
-    }
-    Reply::bulk(text.as_bytes())
+    status_or_error(text).unwrap_or_else(|| Reply::bulk(text.as_bytes()))
 }
 
 /// [`str_reply`] of an owned string: a bulk reply takes its bytes as they are.
 pub(crate) fn into_str_reply(text: String) -> Reply {
-    if text.len() > 1 && (text.starts_with('+') || text.starts_with('-')) {
-        return str_reply(&text);
+    status_or_error(&text).unwrap_or_else(|| Reply::Bulk(text.into_bytes()))
+}
+
+/// The status or error reply a `+...` or `-...` str stands for.
+fn status_or_error(text: &str) -> Option<Reply> {
+    // `+` and `-` are one byte, so a byte length over 1 means at least one more
+    // character.
+    if text.len() <= 1 {
+        return None;
     }
-    Reply::Bulk(text.into_bytes())
+    if let Some(status) = text.strip_prefix('+') {
+        return Some(Reply::simple(status));
+    }
+    text.strip_prefix('-').map(Reply::error)
+}
+
+/// The UTF-8 bytes of a `str`, borrowed from the object (CPython caches them in it);
+/// `None`, with the Python error cleared, for a string with lone surrogates.
+///
+/// # Safety
+/// `text` is a live `str` (exact or subclass) that outlives `'a`, and the caller
+/// holds the GIL.
+pub(crate) unsafe fn utf8_of<'a>(text: *mut pyo3::ffi::PyObject) -> Option<&'a [u8]> {
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: the caller's contract.
+    let data = unsafe { pyo3::ffi::PyUnicode_AsUTF8AndSize(text, &mut size) };
+    if data.is_null() {
+        // SAFETY: the GIL is held (the caller's contract).
+        unsafe { pyo3::ffi::PyErr_Clear() };
+        return None;
+    }
+    let size = usize::try_from(size).unwrap_or(0);
+    // SAFETY: CPython gives `size` readable bytes at `data`, which live as long as
+    // the object.
+    Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) })
 }
 
 /// Formats a double like C's `printf("%lf")`: fixed notation, six decimals, and

@@ -32,19 +32,12 @@ fn the_host() -> PyResult<&'static Arc<dyn Host>> {
 fn argument_bytes<'a>(value: Borrowed<'a, '_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     let object = value.as_ptr();
     if value.is_exact_instance_of::<PyString>() {
-        let mut size: pyo3::ffi::Py_ssize_t = 0;
-        // SAFETY: `object` is an exact str, alive for 'a (the arguments tuple holds
-        // it) and the GIL is held; its UTF-8 form is cached in the object, so the
-        // bytes live as long as the object.
-        let data = unsafe { pyo3::ffi::PyUnicode_AsUTF8AndSize(object, &mut size) };
-        if !data.is_null() {
-            let size = usize::try_from(size).unwrap_or(0);
-            // SAFETY: Python gives `size` readable bytes at `data` (see above).
-            let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
+        // SAFETY: `object` is a str, alive for 'a (the arguments tuple holds it),
+        // and the GIL is held.
+        if let Some(bytes) = unsafe { crate::convert::utf8_of(object) } {
             return Ok(Cow::Borrowed(bytes));
         }
-        // Lone surrogates: no UTF-8 form; fall through to the lossy text.
-        let _ = PyErr::take(value.py());
+        // Lone surrogates: no UTF-8 form; the lossy text below.
     }
     if value.is_exact_instance_of::<PyInt>() {
         // `execute('HINCRBY', key, field, 1)`: the digits, without a Python str.
@@ -123,17 +116,15 @@ fn with_host<T: Send>(
     }
     let host = the_host()?;
     let argv: SmallVec<[&[u8]; 8]> = owned.iter().map(|arg| arg.as_ref()).collect();
-    Ok(if host.holds_redis_lock() {
-        body(host.as_ref(), &argv)
-    } else {
-        if !MEASURING.with(Cell::get) {
-            return Ok(py.detach(|| body(host.as_ref(), &argv)));
-        }
-        let started = Instant::now();
-        let result = py.detach(|| body(host.as_ref(), &argv));
+    if host.holds_redis_lock() {
+        return Ok(body(host.as_ref(), &argv));
+    }
+    let started = MEASURING.with(Cell::get).then(Instant::now);
+    let result = py.detach(|| body(host.as_ref(), &argv));
+    if let Some(started) = started {
         HOST_CALLS_TIME.with(|total| total.set(total.get() + started.elapsed()));
-        result
-    })
+    }
+    Ok(result)
 }
 
 thread_local! {

@@ -16,8 +16,7 @@
 
 use crate::callback::{function_description, step_error};
 use crate::convert::{into_str_reply, str_reply};
-use crate::errors::lossy;
-use crate::records::{opaque_to_py, record_to_py, PyRecord};
+use crate::records::{record_to_py, PyRecord};
 use gears_executions::plan::{Callback, StepResult};
 use gears_executions::record::{OpaqueRecord, Record};
 use gears_protocol::Reply;
@@ -71,16 +70,12 @@ impl StrCallback {
 
 impl Callback for StrCallback {
     fn map(&self, record: Record) -> StepResult<Record> {
-        if let Record::Opaque(value) = &record {
-            if let Some(text) = value.as_any().downcast_ref::<StrRecord>() {
-                return Ok(Record::Opaque(Box::new(text.clone())));
-            }
+        // `str()` of a str is the str itself.
+        if matches!(&record, Record::Opaque(value) if value.as_any().is::<StrRecord>()) {
+            return Ok(record);
         }
         Python::attach(|py| {
-            let object = match &record {
-                Record::Opaque(value) => opaque_to_py(py, value.as_ref()),
-                _ => record_to_py(py, record).map_err(|e| step_error(py, &e))?,
-            };
+            let object = record_to_py(py, record).map_err(|e| step_error(py, &e))?;
             to_str_record(&object).map_err(|e| step_error(py, &e))
         })
     }
@@ -93,21 +88,22 @@ impl Callback for StrCallback {
 /// `str(object)` as a record.
 pub fn to_str_record(object: &Bound<'_, PyAny>) -> PyResult<Record> {
     if let Ok(text) = object.cast_exact::<PyString>() {
-        return Ok(match text.to_str() {
-            Ok(text) => Record::Opaque(Box::new(StrRecord(text.to_owned()))),
-            // Lone surrogates: keep the Python string itself.
-            Err(_) => Record::Opaque(Box::new(PyRecord(object.clone().unbind()))),
-        });
+        return Ok(str_record(text));
     }
     let mut text = String::new();
     if python_repr(object, 0, &mut text) {
         return Ok(Record::Opaque(Box::new(StrRecord(text))));
     }
-    let text = object.str()?;
-    Ok(match text.to_str() {
-        Ok(_) => Record::Opaque(Box::new(StrRecord(lossy(&text).into_owned()))),
-        Err(_) => Record::Opaque(Box::new(PyRecord(text.into_any().unbind()))),
-    })
+    Ok(str_record(&object.str()?))
+}
+
+/// A Python str as a record: its text, or (lone surrogates, which have no UTF-8)
+/// the Python string itself.
+fn str_record(text: &Bound<'_, PyString>) -> Record {
+    match text.to_str() {
+        Ok(text) => Record::Opaque(Box::new(StrRecord(text.to_owned()))),
+        Err(_) => Record::Opaque(Box::new(PyRecord(text.clone().into_any().unbind()))),
+    }
 }
 
 /// Appends `repr(object)` to `out` when it can be written natively; false (with
@@ -136,14 +132,10 @@ unsafe fn raw_repr(object: *mut ffi::PyObject, depth: usize, out: &mut String) -
         }
         let kind = ffi::Py_TYPE(object);
         if kind == &raw mut ffi::PyUnicode_Type {
-            let mut size: ffi::Py_ssize_t = 0;
-            let data = ffi::PyUnicode_AsUTF8AndSize(object, &mut size);
-            if data.is_null() {
-                ffi::PyErr_Clear();
-                return false;
-            }
-            let bytes = std::slice::from_raw_parts(data.cast::<u8>(), size.max(0) as usize);
-            return str_repr(bytes, out);
+            return match crate::convert::utf8_of(object) {
+                Some(bytes) => str_repr(bytes, out),
+                None => false,
+            };
         }
         if kind == &raw mut ffi::PyBool_Type {
             out.push_str(if object == ffi::Py_True() {

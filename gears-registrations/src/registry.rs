@@ -181,14 +181,8 @@ impl<P> Registry<P> {
         self.keys.remove(id);
         self.streams.remove(id);
         self.triggers.retain(|_, trigger| trigger != id);
-        self.hooks.retain(|_, stack| {
-            stack.retain(|hook| hook != id);
-            !stack.is_empty()
-        });
-        self.keys_commands.retain(|_, linked| {
-            linked.retain(|keys| keys != id);
-            !linked.is_empty()
-        });
+        unlink(&mut self.hooks, id);
+        unlink(&mut self.keys_commands, id);
         Some(entry)
     }
 
@@ -199,12 +193,12 @@ impl<P> Registry<P> {
 
     /// The KeysReader registrations whose prefix rule matches `key`, oldest first.
     pub fn keys_matching(&self, key: &[u8]) -> Vec<Arc<Entry<P>>> {
-        self.resolve(self.keys.matching(key))
+        self.resolve(&self.keys.matching(key))
     }
 
     /// The StreamReader registrations whose prefix rule matches `key`, oldest first.
     pub fn streams_matching(&self, key: &[u8]) -> Vec<Arc<Entry<P>>> {
-        self.resolve(self.streams.matching(key))
+        self.resolve(&self.streams.matching(key))
     }
 
     /// Whether any KeysReader registration exists.
@@ -225,7 +219,7 @@ impl<P> Registry<P> {
     /// The hooks of `command` (any case), newest first.
     pub fn hooks(&self, command: &str) -> Vec<Arc<Entry<P>>> {
         match self.hooks.get(&command.to_ascii_lowercase()) {
-            Some(ids) => self.resolve(ids.clone()),
+            Some(ids) => self.resolve(ids),
             None => Vec::new(),
         }
     }
@@ -233,7 +227,7 @@ impl<P> Registry<P> {
     /// The KeysReader registrations linked to `command` (any case) by `commands=`.
     pub fn keys_with_command(&self, command: &str) -> Vec<Arc<Entry<P>>> {
         match self.keys_commands.get(&command.to_ascii_lowercase()) {
-            Some(ids) => self.resolve(ids.clone()),
+            Some(ids) => self.resolve(ids),
             None => Vec::new(),
         }
     }
@@ -241,6 +235,16 @@ impl<P> Registry<P> {
     /// Whether any command is hooked or linked (the command filter has work).
     pub fn has_command_hooks(&self) -> bool {
         !self.hooks.is_empty() || !self.keys_commands.is_empty()
+    }
+
+    /// Whether `command` (any case) has a hook or a linked KeysReader registration
+    /// (the command filter has to look at its arguments).
+    pub fn intercepts(&self, command: &str) -> bool {
+        if !self.has_command_hooks() {
+            return false;
+        }
+        let command = command.to_ascii_lowercase();
+        self.hooks.contains_key(&command) || self.keys_commands.contains_key(&command)
     }
 
     /// Whether `command` (any case) has a hook.
@@ -271,9 +275,17 @@ impl<P> Registry<P> {
         entries
     }
 
-    fn resolve(&self, ids: Vec<GearsId>) -> Vec<Arc<Entry<P>>> {
+    fn resolve(&self, ids: &[GearsId]) -> Vec<Arc<Entry<P>>> {
         ids.iter().filter_map(|id| self.get(id)).cloned().collect()
     }
+}
+
+/// Takes `id` out of every list of a command-name index, dropping lists left empty.
+fn unlink(index: &mut HashMap<String, Vec<GearsId>>, id: &GearsId) {
+    index.retain(|_, ids| {
+        ids.retain(|listed| listed != id);
+        !ids.is_empty()
+    });
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub fn debug_run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             plan,
             false,
         ));
-        let max = crate::state::config().max_executions();
+        let max = crate::state::hot().max_executions;
         engine.store.add(execution.clone(), max);
         let reply = if unblocking {
             Some(Reply::bulk(execution.id().to_string()))
@@ -95,7 +95,7 @@ pub fn debug_run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             None
         };
         let running = execution.clone();
-        let profile = crate::state::config().profile_executions();
+        let profile = crate::state::hot().profile_executions;
         engine.pool.submit(Box::new(move || {
             let records = (0..count).map(|n| Record::Long(n as i64)).collect();
             run(

@@ -86,10 +86,8 @@ fn start(ctx: &Context, pending: PendingRun, unblocking: bool) -> Option<Reply> 
         Ok(reader) => reader,
         Err(error) => return Some(Reply::error(error)),
     };
-    let (max_executions, profile) = {
-        let config = state::config();
-        (config.max_executions(), config.profile_executions())
-    };
+    let hot = state::hot();
+    let (max_executions, profile) = (hot.max_executions, hot.profile_executions);
     let execution = Arc::new(Execution::new(
         engine.store.next_execution_id(),
         Arc::new(pending.plan),

@@ -16,7 +16,7 @@
 //!   (`get_command`, `override_reply`), and the client's reply waits until they are
 //!   done.
 
-use super::{registry, trigger, RegistrationEntry};
+use super::{lock, registry, trigger, RegistrationEntry};
 use crate::blocked::BlockedClient;
 use crate::redis_access::{call, with_redis};
 use gears_executions::execution::{Execution, Outcome};
@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where a command's keys are, from `COMMAND INFO`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,28 +225,14 @@ thread_local! {
 
 /// Runs `body` with `context` current on this thread.
 pub fn with_context<R>(context: Option<CommandContext>, body: impl FnOnce() -> R) -> R {
-    let Some(context) = context else {
-        return body();
-    };
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            CURRENT.with(|c| {
-                c.borrow_mut().pop();
-            });
-        }
+    match context {
+        Some(context) => super::with_pushed(&CURRENT, context, body),
+        None => body(),
     }
-    CURRENT.with(|c| c.borrow_mut().push(context));
-    let _pop = Pop;
-    body()
 }
 
 fn current() -> Option<CommandContext> {
     CURRENT.with(|c| c.borrow().last().cloned())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `call_next(*args)` of the hook running on this thread.
@@ -259,16 +245,7 @@ pub fn call_next(args: &[&[u8]]) -> Result<Reply, String> {
     argv.extend(args.iter().map(|a| a.to_vec()));
     Ok(match frame.next.split_first() {
         Some((next, older)) => with_redis(|_| run_hook_inline(next, argv, older.to_vec())),
-        None => {
-            let name = String::from_utf8_lossy(&command).into_owned();
-            with_redis(|ctx| {
-                call(
-                    ctx,
-                    &name,
-                    &argv.iter().skip(1).map(Vec::as_slice).collect::<Vec<_>>(),
-                )
-            })
-        }
+        None => with_redis(|ctx| run_command(ctx, &argv)),
     })
 }
 
@@ -356,7 +333,9 @@ fn install_filter() {
     }
 }
 
-fn filter_args(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Vec<Vec<u8>> {
+/// The filtered command's arguments, borrowed from Redis for as long as the filter
+/// runs (an argument that can not be read is empty).
+fn filter_args<'a>(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Vec<&'a [u8]> {
     // SAFETY: reading function pointers that RedisModule_Init has filled.
     let (Some(count), Some(get)) = (unsafe { raw::RedisModule_CommandFilterArgsCount }, unsafe {
         raw::RedisModule_CommandFilterArgGet
@@ -370,10 +349,11 @@ fn filter_args(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Vec<Vec<u8>> {
             // SAFETY: position < argc; the string lives while the filter runs.
             let arg = unsafe { get(fctx, position) };
             if arg.is_null() {
-                Vec::new()
+                &[][..]
             } else {
-                // SAFETY: a live module string, copied before the filter returns.
-                unsafe { crate::keyspace::string_bytes(arg) }.to_vec()
+                // SAFETY: a live module string; the slices are dropped before the
+                // filter returns (nothing is inserted until they are).
+                unsafe { crate::keyspace::string_bytes(arg) }
             }
         })
         .collect()
@@ -384,11 +364,23 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
         return;
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if super::persist::is_replica() || loading() {
+        let flags = crate::redis_access::server_flags();
+        if flags & (raw::REDISMODULE_CTX_FLAGS_SLAVE | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0 {
             return;
         }
-        let argv = filter_args(fctx);
-        if !applies(&argv) {
+        // Every command a client sends passes here once a hook exists: only a hooked
+        // or linked command name makes it look further.
+        let hooked = {
+            let argv = filter_args(fctx);
+            let intercepted = argv
+                .first()
+                .is_some_and(|name| registry().intercepts(&String::from_utf8_lossy(name)));
+            intercepted && {
+                let (hooks, linked) = candidates(&argv);
+                !hooks.is_empty() || linked
+            }
+        };
+        if !hooked {
             return;
         }
         // SAFETY: reading function pointers that RedisModule_Init has filled.
@@ -413,10 +405,6 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
     }
 }
 
-fn loading() -> bool {
-    crate::redis_access::server_flags() & raw::REDISMODULE_CTX_FLAGS_LOADING != 0
-}
-
 /// The CommandReader hooks that apply to `argv` (newest first), and the KeysReader
 /// registrations linked to its command.
 fn candidates(argv: &[&[u8]]) -> (Vec<Arc<RegistrationEntry>>, bool) {
@@ -435,12 +423,6 @@ fn candidates(argv: &[&[u8]]) -> (Vec<Arc<RegistrationEntry>>, bool) {
         .iter()
         .any(|entry| keys_applies(entry, &name, argv));
     (hooks, linked)
-}
-
-fn applies(argv: &[Vec<u8>]) -> bool {
-    let argv: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-    let (hooks, linked) = candidates(&argv);
-    !hooks.is_empty() || linked
 }
 
 /// The keys of `argv` for a registration hooking the command `name` (none until its
@@ -589,16 +571,15 @@ fn run_top_hook(
 /// executions its events started, and may be overridden by them.
 fn run_linked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     let linked = Arc::new(LinkedCommand {
-        argv: argv.clone(),
+        argv,
         ..LinkedCommand::default()
     });
     let previous = WATCH.with(|w| w.replace(Some(linked.clone())));
-    let reply = run_command(ctx, &argv);
+    let reply = run_command(ctx, &linked.argv);
     WATCH.with(|w| w.replace(previous));
-    let triggered: Vec<Arc<Execution>> = lock(&linked.triggered).clone();
-    let unfinished: Vec<Arc<Execution>> = triggered
+    let unfinished: Vec<Arc<Execution>> = std::mem::take(&mut *lock(&linked.triggered))
         .into_iter()
-        .filter(|e| e.outcome().is_none())
+        .filter(|e| !e.status().is_finished())
         .collect();
     let final_reply = |linked: &LinkedCommand, reply: &Reply| {
         lock(&linked.overridden)

@@ -66,16 +66,14 @@ unsafe extern "C" fn on_keyspace_event(
     ctx: *mut raw::RedisModuleCtx,
     _type: c_int,
     event: *const c_char,
-    key: *mut raw::RedisModuleString,
+    name: *mut raw::RedisModuleString,
 ) -> c_int {
-    if !ACTIVE.load(Ordering::Acquire) || event.is_null() || key.is_null() {
+    if !ACTIVE.load(Ordering::Acquire) || event.is_null() || name.is_null() {
         return raw::REDISMODULE_OK as c_int;
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: Redis passes a NUL-terminated event name that lives for the call.
         let event = unsafe { CStr::from_ptr(event) }.to_bytes();
-        // SAFETY: Redis passes a live key name that lives for the call.
-        let name = key;
         // SAFETY: Redis passes a live key name that lives for the call.
         let key = unsafe { crate::keyspace::string_bytes(name) };
         on_event(ctx, event, name, key);

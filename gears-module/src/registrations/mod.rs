@@ -85,7 +85,7 @@ pub fn registry() -> MutexGuard<'static, Registry<Registered>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -101,25 +101,40 @@ pub fn running_here(id: GearsId) -> bool {
 
 /// Runs `body` with `id` recorded as running on this thread.
 pub fn as_running<R>(id: GearsId, body: impl FnOnce() -> R) -> R {
-    struct Pop;
-    impl Drop for Pop {
+    with_pushed(&RUNNING_HERE, id, body)
+}
+
+/// Runs `body` with `value` pushed on this thread's `stack`, popped afterwards even
+/// if `body` panics.
+pub(crate) fn with_pushed<T: 'static, R>(
+    stack: &'static std::thread::LocalKey<RefCell<Vec<T>>>,
+    value: T,
+    body: impl FnOnce() -> R,
+) -> R {
+    struct Pop<T: 'static>(&'static std::thread::LocalKey<RefCell<Vec<T>>>);
+    impl<T> Drop for Pop<T> {
         fn drop(&mut self) {
-            RUNNING_HERE.with(|running| {
-                running.borrow_mut().pop();
+            self.0.with(|stack| {
+                stack.borrow_mut().pop();
             });
         }
     }
-    RUNNING_HERE.with(|running| running.borrow_mut().push(id));
-    let _pop = Pop;
+    stack.with(|stack| stack.borrow_mut().push(value));
+    let _pop = Pop(stack);
     body()
+}
+
+/// Keeps the keyspace subscription and the command filter in step with the registry.
+fn registrations_changed() {
+    keys::registrations_changed();
+    hooks::registrations_changed();
 }
 
 /// Adds a registration made by a script: the registry indexes it and its keyspace
 /// events are subscribed. `onRegistered` is the caller's to call.
 pub fn add(registration: Registration, registered: Registered) -> Arc<RegistrationEntry> {
     let entry = registry().insert(registration, registered);
-    keys::registrations_changed();
-    hooks::registrations_changed();
+    registrations_changed();
     entry
 }
 
@@ -129,8 +144,7 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
     let Some(entry) = registry().remove(id) else {
         return false;
     };
-    keys::registrations_changed();
-    hooks::registrations_changed();
+    registrations_changed();
     entry.payload().session.forget(id);
     if abort_pending {
         abort_pending_executions(&entry);
@@ -326,8 +340,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64, 
 /// from nothing).
 pub fn clear() {
     let entries = registry().clear();
-    keys::registrations_changed();
-    hooks::registrations_changed();
+    registrations_changed();
     for entry in entries {
         abort_pending_executions(&entry);
     }

@@ -289,9 +289,9 @@ struct Drained {
     counted: u64,
 }
 
-/// How long an asynchronous side may take to count its events after the load:
+/// How long an asynchronous side (B1a's counter, B5's drain) may take to finish:
 /// a minute at full scale (RedisGears 1.2 takes 6.5 s), at least 10 s.
-fn drain_limit(scale: f64) -> Duration {
+pub(super) fn drain_limit(scale: f64) -> Duration {
     Duration::from_secs_f64((60.0 * scale).max(10.0))
 }
 

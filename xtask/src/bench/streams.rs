@@ -8,7 +8,7 @@
 //! of each value as were added (so nothing was lost or counted twice), the stream is
 //! empty and its consumer group has nothing pending.
 
-use super::registrations::{expect_ok, register, verdict};
+use super::registrations::{drain_limit, expect_ok, register, verdict};
 use super::{load_lines, median, python_baseline, scaled, Row, Server};
 use anyhow::{bail, Context, Result};
 use conformance::client::Client;
@@ -91,12 +91,6 @@ while True:\n\
 print(time.time() - t)\n\
 print(json.dumps({{'read': read}}))\n"
     )
-}
-
-/// How long a side may take to drain: a minute at full scale (RedisGears 1.2 takes
-/// 6.3 s), at least 10 s.
-fn drain_limit(scale: f64) -> Duration {
-    Duration::from_secs_f64((60.0 * scale).max(10.0))
 }
 
 /// What `agg` must hold after `count` entries: how many of each value.
