@@ -74,11 +74,43 @@ impl Outcome {
     }
 }
 
+/// A result whose reply is made only when someone asks for it: an immutable
+/// snapshot that is costly to show (a KeysReader record's `str()`), kept by an
+/// execution that is usually dropped unread (a registration's, one per event).
+pub trait DeferredReply: Send + Sync + std::fmt::Debug {
+    /// The reply that shows it.
+    fn reply(&self) -> Reply;
+}
+
+/// A result as an execution keeps it.
+#[derive(Clone, Debug)]
+pub enum StoredResult {
+    /// Its reply.
+    Reply(Reply),
+    /// A value that makes its reply when asked.
+    Deferred(Arc<dyn DeferredReply>),
+}
+
+impl StoredResult {
+    fn reply(self) -> Reply {
+        match self {
+            StoredResult::Reply(reply) => reply,
+            StoredResult::Deferred(value) => value.reply(),
+        }
+    }
+}
+
+impl From<Reply> for StoredResult {
+    fn from(reply: Reply) -> StoredResult {
+        StoredResult::Reply(reply)
+    }
+}
+
 type Waiter = Box<dyn FnOnce(&Outcome) + Send>;
 
 struct State {
     status: Status,
-    results: Vec<Reply>,
+    results: Vec<StoredResult>,
     errors: Vec<String>,
     step_durations: Vec<Duration>,
     read_duration: Duration,
@@ -87,10 +119,29 @@ struct State {
     interrupter: Option<Arc<dyn Interrupter>>,
 }
 
+/// An outcome copied out of the lock, its deferred results not made yet: making
+/// them may take the GIL, which must never be waited for under the execution's lock
+/// (a thread holding the GIL may be waiting for that lock to finish an execution).
+struct Unresolved {
+    status: Status,
+    results: Vec<StoredResult>,
+    errors: Vec<String>,
+}
+
+impl Unresolved {
+    fn resolve(self) -> Outcome {
+        Outcome {
+            status: self.status,
+            results: self.results.into_iter().map(StoredResult::reply).collect(),
+            errors: self.errors,
+        }
+    }
+}
+
 impl State {
     /// The outcome as it stands (a copy: waiters and callers outlive the lock).
-    fn outcome(&self) -> Outcome {
-        Outcome {
+    fn outcome(&self) -> Unresolved {
+        Unresolved {
             status: self.status,
             results: self.results.clone(),
             errors: self.errors.clone(),
@@ -186,7 +237,7 @@ impl Execution {
     pub fn finish(
         &self,
         status: Status,
-        results: Vec<Reply>,
+        results: Vec<StoredResult>,
         errors: Vec<String>,
         step_durations: Vec<Duration>,
         read_duration: Duration,
@@ -212,7 +263,7 @@ impl Execution {
         if wake {
             self.finished.notify_all();
         }
-        if let Some(outcome) = outcome {
+        if let Some(outcome) = outcome.map(Unresolved::resolve) {
             for waiter in waiters {
                 waiter(&outcome);
             }
@@ -253,7 +304,7 @@ impl Execution {
         if state.status.is_finished() {
             let outcome = state.outcome();
             drop(state);
-            waiter(&outcome);
+            waiter(&outcome.resolve());
         } else {
             state.waiters.push(Box::new(waiter));
         }
@@ -272,7 +323,9 @@ impl Execution {
     /// The outcome if finished.
     pub fn outcome(&self) -> Option<Outcome> {
         let state = self.state();
-        state.status.is_finished().then(|| state.outcome())
+        let outcome = state.status.is_finished().then(|| state.outcome());
+        drop(state);
+        outcome.map(Unresolved::resolve)
     }
 
     /// Blocks the calling thread until finished or `timeout`; for tests and tools.
@@ -359,7 +412,7 @@ mod tests {
         assert!(execution.start(None));
         execution.finish(
             Status::Done,
-            vec![Reply::bulk("1")],
+            vec![Reply::bulk("1").into()],
             vec![],
             vec![],
             Duration::ZERO,
@@ -428,7 +481,7 @@ mod tests {
         execution.start(None);
         execution.finish(
             Status::Done,
-            vec![Reply::Nil; 3],
+            vec![Reply::Nil.into(), Reply::Nil.into(), Reply::Nil.into()],
             vec!["e".into()],
             vec![],
             Duration::ZERO,

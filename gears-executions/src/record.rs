@@ -4,9 +4,11 @@
 //! [`OpaqueRecord`]s; the engine only asks them for a reply and, for `flatmap`, for
 //! their elements when they are a list.
 
+use crate::execution::{DeferredReply, StoredResult};
 use gears_protocol::Reply;
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// A value owned by a runtime (a Python object).
 pub trait OpaqueRecord: Send + fmt::Debug {
@@ -17,10 +19,31 @@ pub trait OpaqueRecord: Send + fmt::Debug {
     fn into_reply(self: Box<Self>) -> Reply {
         self.to_reply()
     }
+    /// The value as an execution may keep it, its reply made only when asked, if it
+    /// is an immutable snapshot; otherwise itself back (it becomes a reply now).
+    /// (Implementations that are not snapshots return `Err(self)`.)
+    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>>;
     /// Its elements if it is a list (what `flatmap` expands), or itself back.
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>>;
     /// Access to the concrete type, for the runtime that made it.
     fn as_any(&self) -> &dyn Any;
+    /// The concrete value, for the runtime that made it.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// The two `Any` accessors of an [`OpaqueRecord`], which every implementation
+/// writes the same way.
+#[macro_export]
+macro_rules! opaque_any {
+    () => {
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+
+        fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+            self
+        }
+    };
 }
 
 /// The type of a key, as KeysReader records name it.
@@ -119,6 +142,18 @@ impl Record {
             Record::Text(bytes) => Reply::Bulk(bytes),
             Record::Opaque(value) => value.into_reply(),
             other => other.to_reply(),
+        }
+    }
+
+    /// What an execution keeps of a result: its reply, or (a snapshot that is
+    /// costly to show) the value itself, shown when someone asks.
+    pub fn into_stored(self) -> StoredResult {
+        match self {
+            Record::Opaque(value) => match value.into_deferred() {
+                Ok(deferred) => StoredResult::Deferred(deferred),
+                Err(value) => StoredResult::Reply(value.into_reply()),
+            },
+            other => StoredResult::Reply(other.into_reply()),
         }
     }
 

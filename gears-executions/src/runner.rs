@@ -7,11 +7,10 @@
 //! steps are flushed and the results converted to replies, still in the runtime's
 //! scope because they may be runtime values.
 
-use crate::execution::{Execution, Status};
+use crate::execution::{Execution, Status, StoredResult};
 use crate::pipeline::Pipeline;
 use crate::reader::Reader;
 use crate::record::Record;
-use gears_protocol::Reply;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,14 +99,14 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
         Duration::ZERO
     };
     let mut pipeline = Some(pipeline);
-    let mut outcome: Option<(Vec<Reply>, Vec<String>, Vec<Duration>)> = None;
+    let mut outcome: Option<(Vec<StoredResult>, Vec<String>, Vec<Duration>)> = None;
     runtime.batch_scope(&mut || {
         if let Some(mut pipeline) = pipeline.take() {
             pipeline.finish();
             let (results, errors, durations) = pipeline.into_outcome();
             // Converting (and dropping) runtime values happens inside the scope.
             outcome = Some((
-                results.into_iter().map(Record::into_reply).collect(),
+                results.into_iter().map(Record::into_stored).collect(),
                 errors,
                 durations,
             ));

@@ -8,7 +8,7 @@
 //! what makes word counts and prefix counts fast.
 
 use crate::callback::{key_bytes, step_error, PyCallback};
-use crate::records::{py_to_record, record_to_py, PyRecord};
+use crate::records::{py_to_record, python_object, record_to_py};
 use crate::to_str::StrRecord;
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
@@ -80,8 +80,8 @@ impl Callback for RecordAsKey {
                 if let Some(text) = value.as_any().downcast_ref::<StrRecord>() {
                     return Ok(text.0.clone().into_bytes());
                 }
-                match value.as_any().downcast_ref::<PyRecord>() {
-                    Some(object) => Python::attach(|py| key_bytes(py, object.0.bind(py))),
+                match python_object(value.as_ref()) {
+                    Some(object) => Python::attach(|py| key_bytes(py, object.bind(py))),
                     None => Err(StepError::new("a record of another runtime")),
                 }
             }

@@ -7,7 +7,7 @@
 
 use crate::errors::run_error_text;
 use crate::gears_module::GearsForceStopped;
-use crate::records::{bytes_to_py, py_to_record, record_to_py};
+use crate::records::{bytes_to_py, py_to_record, record_to_py, record_to_py_record};
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
 use gears_executions::runner::{Interrupter, Runtime};
@@ -184,7 +184,7 @@ pub struct ToPyRecord;
 
 impl Callback for ToPyRecord {
     fn map(&self, record: Record) -> StepResult<Record> {
-        Python::attach(|py| to_py(py, record).map(py_to_record))
+        Python::attach(|py| record_to_py_record(py, record).map_err(|e| step_error(py, &e)))
     }
     fn describe(&self) -> String {
         String::new()

@@ -7,13 +7,13 @@
 //! when values are not read). From there on records are Python objects wrapped in a
 //! [`PyRecord`], which the engine sees as an opaque record.
 
-use crate::to_str::StrRecord;
+use crate::to_str::{KeyRecordText, StrRecord};
+use gears_executions::execution::DeferredReply;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue, OpaqueRecord, Record};
 use gears_protocol::Reply;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
-use std::any::Any;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
@@ -31,6 +31,12 @@ impl OpaqueRecord for PyRecord {
         Python::attach(|py| crate::convert::to_reply(self.0.bind(py)))
     }
 
+    fn into_deferred(
+        self: Box<Self>,
+    ) -> Result<std::sync::Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+        Err(self)
+    }
+
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
         Python::attach(|py| {
             let object = self.0.bind(py);
@@ -44,9 +50,132 @@ impl OpaqueRecord for PyRecord {
         })
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    gears_executions::opaque_any!();
+}
+
+/// A KeysReader record as a Python dict, with the entry it was made from.
+///
+/// While the dict (and the dict of a hash value) is unchanged, the entry says
+/// everything the dict does: `convertToStr` then keeps the entry and writes the
+/// text only if someone asks for the results (a registration makes one record per
+/// event, and its results are rarely read). Dicts carry a version that CPython
+/// changes on every mutation (PEP 509), which tells whether a callback changed it.
+pub struct EventRecord {
+    object: Py<PyAny>,
+    entry: KeyEntry,
+    /// The versions of the dicts when they were made; `None` when a change could
+    /// not be seen (a list value).
+    versions: Option<Versions>,
+}
+
+/// The version of a record's dict, and of its hash value's dict.
+struct Versions {
+    record: u64,
+    value: Option<(Py<PyAny>, u64)>,
+}
+
+impl fmt::Debug for EventRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventRecord")
     }
+}
+
+/// The version of an exact dict (PEP 509's `ma_version_tag`).
+fn dict_version(dict: &Bound<'_, PyDict>) -> u64 {
+    // SAFETY: `dict` is a live exact dict (its layout is PyDictObject) and the GIL
+    // is held (it is bound); the field is read, not written.
+    #[allow(deprecated)]
+    unsafe {
+        (*dict.as_ptr().cast::<pyo3::ffi::PyDictObject>()).ma_version_tag
+    }
+}
+
+impl EventRecord {
+    /// The dict of `entry`, remembered with the entry.
+    pub fn new(py: Python<'_>, entry: KeyEntry) -> PyResult<EventRecord> {
+        let dict = key_entry_dict(py, &entry)?;
+        let value_version = match &entry.value {
+            Some((_, KeyValue::List(_))) => None,
+            Some((_, KeyValue::Hash(_))) => {
+                let value = dict.get_item(intern!(py, "value"))?;
+                match value.as_ref().map(|v| v.cast::<PyDict>()) {
+                    Some(Ok(inner)) => Some(Some((
+                        inner.clone().into_any().unbind(),
+                        dict_version(inner),
+                    ))),
+                    _ => None,
+                }
+            }
+            _ => Some(None),
+        };
+        let versions = value_version.map(|value| Versions {
+            record: dict_version(&dict),
+            value,
+        });
+        Ok(EventRecord {
+            object: dict.into_any().unbind(),
+            entry,
+            versions,
+        })
+    }
+
+    /// The Python dict.
+    pub fn object(&self) -> &Py<PyAny> {
+        &self.object
+    }
+
+    /// The entry, if the dict still says exactly what it says; else the record back.
+    pub fn into_unchanged_entry(
+        self: Box<Self>,
+        py: Python<'_>,
+    ) -> Result<KeyEntry, Box<EventRecord>> {
+        let unchanged = match &self.versions {
+            None => false,
+            Some(versions) => {
+                let outer = self.object.bind(py).cast::<PyDict>().ok();
+                outer.is_some_and(|outer| dict_version(outer) == versions.record)
+                    && versions.value.as_ref().is_none_or(|(inner, version)| {
+                        inner
+                            .bind(py)
+                            .cast::<PyDict>()
+                            .is_ok_and(|inner| dict_version(inner) == *version)
+                    })
+            }
+        };
+        if unchanged {
+            Ok(self.entry)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl OpaqueRecord for EventRecord {
+    fn to_reply(&self) -> Reply {
+        Python::attach(|py| crate::convert::to_reply(self.object.bind(py)))
+    }
+
+    fn into_deferred(
+        self: Box<Self>,
+    ) -> Result<std::sync::Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+        Err(self)
+    }
+
+    fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
+        // A dict, never a list.
+        Err(self)
+    }
+
+    gears_executions::opaque_any!();
+}
+
+/// The Python object of a Python record (a plain one or a KeysReader dict).
+pub fn python_object(value: &dyn OpaqueRecord) -> Option<&Py<PyAny>> {
+    let any = value.as_any();
+    if let Some(object) = any.downcast_ref::<PyRecord>() {
+        return Some(&object.0);
+    }
+    any.downcast_ref::<EventRecord>().map(EventRecord::object)
 }
 
 /// Wraps a Python object as a record.
@@ -65,12 +194,15 @@ pub fn bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
 /// The Python object of a runtime record: the object itself (a new reference), a
 /// `str` for a [`StrRecord`], `None` for a record of another runtime.
 pub fn opaque_to_py<'py>(py: Python<'py>, value: &dyn OpaqueRecord) -> Bound<'py, PyAny> {
-    let any = value.as_any();
-    if let Some(object) = any.downcast_ref::<PyRecord>() {
-        return object.0.bind(py).clone();
+    if let Some(object) = python_object(value) {
+        return object.bind(py).clone();
     }
+    let any = value.as_any();
     if let Some(text) = any.downcast_ref::<StrRecord>() {
         return PyString::new(py, &text.0).into_any();
+    }
+    if let Some(text) = any.downcast_ref::<KeyRecordText>() {
+        return PyString::new(py, &text.text()).into_any();
     }
     py.None().into_bound(py)
 }
@@ -101,34 +233,47 @@ pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py,
     })
 }
 
+/// A record as the Python object callbacks receive, keeping a KeysReader entry
+/// beside its dict ([`EventRecord`]): what a plan's first step makes.
+pub fn record_to_py_record(py: Python<'_>, record: Record) -> PyResult<Record> {
+    match record {
+        Record::Key(entry) => Ok(Record::Opaque(Box::new(EventRecord::new(py, entry)?))),
+        other => record_to_py(py, other).map(py_to_record),
+    }
+}
+
 /// A KeysReader record. RedisGears builds it as a hash-set record and converts it to
 /// a dict in the iteration order of its hash table, which for these four names is
 /// `event`, `key`, `type`, `value` (and `event`, `key` when values are not read).
 pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<'py, PyAny>> {
+    key_entry_dict(py, &entry).map(Bound::into_any)
+}
+
+fn key_entry_dict<'py>(py: Python<'py>, entry: &KeyEntry) -> PyResult<Bound<'py, PyDict>> {
     // The field names are interned: this runs once per key read.
     let dict = PyDict::new(py);
-    match entry.event {
-        Some(event) => dict.set_item(intern!(py, "event"), event_name(py, &event))?,
+    match &entry.event {
+        Some(event) => dict.set_item(intern!(py, "event"), event_name(py, event))?,
         None => dict.set_item(intern!(py, "event"), py.None())?,
     }
     dict.set_item(intern!(py, "key"), bytes_to_py(py, &entry.key))?;
-    if let Some((kind, value)) = entry.value {
+    if let Some((kind, value)) = &entry.value {
         let value: Bound<'py, PyAny> = match value {
-            KeyValue::String(bytes) => bytes_to_py(py, &bytes),
-            KeyValue::Hash(pairs) => hash_set_to_py(py, &pairs)?.into_any(),
+            KeyValue::String(bytes) => bytes_to_py(py, bytes),
+            KeyValue::Hash(pairs) => hash_set_to_py(py, pairs)?.into_any(),
             KeyValue::List(items) => {
                 let list = PyList::empty(py);
                 for item in items {
-                    list.append(bytes_to_py(py, &item))?;
+                    list.append(bytes_to_py(py, item))?;
                 }
                 list.into_any()
             }
             KeyValue::None => py.None().into_bound(py),
         };
-        dict.set_item(intern!(py, "type"), type_name(py, kind))?;
+        dict.set_item(intern!(py, "type"), type_name(py, *kind))?;
         dict.set_item(intern!(py, "value"), value)?;
     }
-    Ok(dict.into_any())
+    Ok(dict)
 }
 
 /// The `str` of an event name. Events are a small fixed set of names, so each

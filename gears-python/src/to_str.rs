@@ -16,15 +16,16 @@
 
 use crate::callback::{function_description, step_error};
 use crate::convert::{into_str_reply, str_reply};
-use crate::records::{record_to_py, PyRecord};
+use crate::records::{key_entry_to_py, record_to_py, EventRecord, PyRecord};
+use gears_executions::execution::DeferredReply;
 use gears_executions::plan::{Callback, StepResult};
-use gears_executions::record::{OpaqueRecord, Record};
+use gears_executions::record::{KeyEntry, KeyValue, OpaqueRecord, Record};
 use gears_protocol::Reply;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
-use std::any::Any;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// How deep [`python_repr`] follows nested dicts and lists before leaving the
 /// value to Python (which also detects self-references).
@@ -43,13 +44,108 @@ impl OpaqueRecord for StrRecord {
         into_str_reply(self.0)
     }
 
+    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+        Err(self)
+    }
+
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
         Err(self)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    gears_executions::opaque_any!();
+}
+
+/// `str()` of a KeysReader record that no step changed: the entry it was made
+/// from, written out only when someone reads it (RG.GETRESULTS, a waiting client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecordText(pub KeyEntry);
+
+impl KeyRecordText {
+    /// The text CPython's `str()` gives the record's dict.
+    pub fn text(&self) -> String {
+        key_entry_repr(&self.0).unwrap_or_else(|| {
+            Python::attach(|py| {
+                key_entry_to_py(py, self.0.clone())
+                    .and_then(|dict| dict.str())
+                    .map(|text| text.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+        })
     }
+}
+
+impl DeferredReply for KeyRecordText {
+    fn reply(&self) -> Reply {
+        into_str_reply(self.text())
+    }
+}
+
+impl OpaqueRecord for KeyRecordText {
+    fn to_reply(&self) -> Reply {
+        DeferredReply::reply(self)
+    }
+
+    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+        Ok(Arc::new(*self))
+    }
+
+    fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
+        Err(self)
+    }
+
+    gears_executions::opaque_any!();
+}
+
+/// `repr()` of the dict [`key_entry_to_py`] makes of `entry`, written from the
+/// entry when every string in it is printable ASCII; `None` when Python must write
+/// it (escapes, non-UTF-8 bytes, which become a `bytearray`).
+fn key_entry_repr(entry: &KeyEntry) -> Option<String> {
+    let mut out = String::with_capacity(64 + entry.key.len());
+    out.push_str("{'event': ");
+    match &entry.event {
+        Some(event) => str_repr(event, &mut out).then_some(())?,
+        None => out.push_str("None"),
+    }
+    out.push_str(", 'key': ");
+    str_repr(&entry.key, &mut out).then_some(())?;
+    if let Some((kind, value)) = &entry.value {
+        out.push_str(", 'type': '");
+        out.push_str(kind.record_name());
+        out.push_str("', 'value': ");
+        match value {
+            KeyValue::String(bytes) => str_repr(bytes, &mut out).then_some(())?,
+            KeyValue::Hash(pairs) => {
+                let fields: Vec<&[u8]> = pairs.iter().map(|(field, _)| field.as_slice()).collect();
+                out.push('{');
+                for (position, index) in crate::dict_order::iteration_order(&fields)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if position > 0 {
+                        out.push_str(", ");
+                    }
+                    let (field, value) = pairs.get(index)?;
+                    str_repr(field, &mut out).then_some(())?;
+                    out.push_str(": ");
+                    str_repr(value, &mut out).then_some(())?;
+                }
+                out.push('}');
+            }
+            KeyValue::List(items) => {
+                out.push('[');
+                for (position, item) in items.iter().enumerate() {
+                    if position > 0 {
+                        out.push_str(", ");
+                    }
+                    str_repr(item, &mut out).then_some(())?;
+                }
+                out.push(']');
+            }
+            KeyValue::None => out.push_str("None"),
+        }
+    }
+    out.push('}');
+    Some(out)
 }
 
 /// The step callback of `convertToStr`. It keeps the description of the Python
@@ -75,6 +171,20 @@ impl Callback for StrCallback {
             return Ok(record);
         }
         Python::attach(|py| {
+            // A KeysReader record no step changed keeps its entry; its text is
+            // written when someone asks for it.
+            let record = match record {
+                Record::Opaque(value) if value.as_any().is::<EventRecord>() => {
+                    match value.into_any().downcast::<EventRecord>() {
+                        Ok(event) => match event.into_unchanged_entry(py) {
+                            Ok(entry) => return Ok(Record::Opaque(Box::new(KeyRecordText(entry)))),
+                            Err(event) => Record::Opaque(event),
+                        },
+                        Err(_) => return Ok(Record::Nil),
+                    }
+                }
+                other => other,
+            };
             let object = record_to_py(py, record).map_err(|e| step_error(py, &e))?;
             to_str_record(&object).map_err(|e| step_error(py, &e))
         })
@@ -282,6 +392,123 @@ mod tests {
         ] {
             assert!(!same_as_python(source), "{source}");
         }
+    }
+
+    #[test]
+    fn an_unread_key_record_is_written_as_python_writes_its_dict() {
+        use gears_executions::record::KeyType;
+        let string = |bytes: &[u8]| Some((KeyType::String, KeyValue::String(bytes.to_vec())));
+        let hash = Some((
+            KeyType::Hash,
+            KeyValue::Hash(vec![
+                (b"f".to_vec(), b"1".to_vec()),
+                (b"g".to_vec(), b"it's".to_vec()),
+                (b"name".to_vec(), b"x".to_vec()),
+            ]),
+        ));
+        let list = Some((
+            KeyType::List,
+            KeyValue::List(vec![b"a".to_vec(), b"b".to_vec()]),
+        ));
+        let entries = [
+            (Some(&b"set"[..]), &b"key:1"[..], string(b"v"), true),
+            (Some(&b"set"[..]), &b"k"[..], string(b"say \"hi\""), true),
+            (Some(&b"hset"[..]), &b"h"[..], hash, true),
+            (Some(&b"rpush"[..]), &b"l"[..], list, true),
+            (
+                Some(&b"del"[..]),
+                &b"gone"[..],
+                Some((KeyType::Empty, KeyValue::None)),
+                true,
+            ),
+            (None, &b"batch"[..], None, true),
+            // Escapes and non-UTF-8 bytes are Python's to write.
+            (Some(&b"set"[..]), &b"k"[..], string(b"tab\tx"), false),
+            (Some(&b"set"[..]), &b"k"[..], string(b"\xff"), false),
+            (Some(&b"set"[..]), &b"caf\xc3\xa9"[..], string(b"v"), false),
+        ];
+        python();
+        for (event, key, value, native) in entries {
+            let entry = KeyEntry {
+                key: key.to_vec(),
+                event: event.map(<[u8]>::to_vec),
+                value,
+            };
+            let expected = Python::attach(|py| {
+                let dict = key_entry_to_py(py, entry.clone()).expect("converts");
+                dict.str().expect("str").to_string_lossy().into_owned()
+            });
+            assert_eq!(key_entry_repr(&entry).is_some(), native, "{expected}");
+            let text = KeyRecordText(entry);
+            assert_eq!(text.text(), expected);
+            assert_eq!(DeferredReply::reply(&text), Reply::bulk(expected));
+        }
+    }
+
+    /// `convertToStr` of a key record after `change` ran on its dict: the text, and
+    /// whether it was deferred.
+    fn str_after(change: &str) -> (String, bool) {
+        use gears_executions::record::KeyType;
+        python();
+        let entry = KeyEntry {
+            key: b"h".to_vec(),
+            event: Some(b"hset".to_vec()),
+            value: Some((
+                KeyType::Hash,
+                KeyValue::Hash(vec![(b"f".to_vec(), b"1".to_vec())]),
+            )),
+        };
+        let record = Python::attach(|py| {
+            let record = EventRecord::new(py, entry).expect("converts");
+            let locals = pyo3::types::PyDict::new(py);
+            locals.set_item("r", record.object()).expect("set");
+            py.run(
+                &std::ffi::CString::new(change).expect("no NUL"),
+                None,
+                Some(&locals),
+            )
+            .expect("runs");
+            Record::Opaque(Box::new(record))
+        });
+        let callback = Python::attach(|py| {
+            let function = py.eval(c"lambda x: str(x)", None, None).expect("lambda");
+            StrCallback::new(&function)
+        });
+        let Ok(Record::Opaque(text)) = callback.map(record) else {
+            panic!("not a runtime record");
+        };
+        let deferred = text.as_any().is::<KeyRecordText>();
+        let Reply::Bulk(bytes) = text.to_reply() else {
+            panic!("not a bulk reply");
+        };
+        (String::from_utf8(bytes).expect("UTF-8"), deferred)
+    }
+
+    #[test]
+    fn a_key_record_a_step_changed_shows_the_change() {
+        let unchanged = "{'event': 'hset', 'key': 'h', 'type': 'hash', 'value': {'f': '1'}}";
+        assert_eq!(
+            str_after("x = r['value']['f']"),
+            (unchanged.to_owned(), true)
+        );
+        assert_eq!(
+            str_after("r['seen'] = 1"),
+            (
+                unchanged.replace('}', "").to_owned() + "}, 'seen': 1}",
+                false
+            )
+        );
+        assert_eq!(
+            str_after("r['value']['f'] = '2'"),
+            (unchanged.replace("'1'", "'2'"), false)
+        );
+        assert_eq!(
+            str_after("del r['type']"),
+            (
+                "{'event': 'hset', 'key': 'h', 'value': {'f': '1'}}".to_owned(),
+                false
+            )
+        );
     }
 
     #[test]
