@@ -113,6 +113,61 @@ fn sync_keys_registrations_follow_the_prefix_rule_and_filters() -> Result<()> {
     Ok(())
 }
 
+/// The results of every listed execution, in the order RG.DUMPEXECUTIONS lists them.
+fn listed_results(client: &mut Client) -> Result<Vec<Reply>> {
+    let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+        bail!("RG.DUMPEXECUTIONS is not an array");
+    };
+    let mut results = Vec::new();
+    for execution in listed {
+        let Reply::Array(fields) = execution else {
+            bail!("an execution is not an array");
+        };
+        let id = text(&fields[1]);
+        results.push(client.call(&["RG.GETRESULTS", &id])?);
+    }
+    Ok(results)
+}
+
+#[test]
+fn registration_results_show_the_record_whether_or_not_the_callback_read_it() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // Reads nothing of its record; changes its record; reads its record.
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('INCR', 'n')).register(prefix='a:*', mode='sync')",
+    )?;
+    pyexecute(
+        &mut client,
+        "def mark(r):\n    r['seen'] = 'yes'\nGB().foreach(mark).register(prefix='b:*', mode='sync')",
+    )?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('SET', 'copy', r['value']['f'])).register(prefix='c:*', mode='sync')",
+    )?;
+    client.call(&["SET", "a:1", "v"])?;
+    client.call(&["SET", "b:1", "w"])?;
+    client.call(&["HSET", "c:1", "f", "it's"])?;
+    client.call(&["SET", "a:2", "tab\tx"])?;
+    // The key changed after the events: results show the value of their event.
+    client.call(&["SET", "a:1", "later"])?;
+    let result = |text: &str| Reply::array([Reply::array([Reply::bulk(text)]), Reply::array([])]);
+    assert_eq!(
+        listed_results(&mut client)?,
+        vec![
+            result("{'event': 'set', 'key': 'a:1', 'type': 'string', 'value': 'v'}"),
+            result("{'event': 'set', 'key': 'b:1', 'type': 'string', 'value': 'w', 'seen': 'yes'}"),
+            result("{'event': 'hset', 'key': 'c:1', 'type': 'hash', 'value': {'f': \"it's\"}}"),
+            result("{'event': 'set', 'key': 'a:2', 'type': 'string', 'value': 'tab\\tx'}"),
+            result("{'event': 'set', 'key': 'a:1', 'type': 'string', 'value': 'later'}"),
+        ]
+    );
+    assert_eq!(text(&client.call(&["GET", "n"])?), "3");
+    assert_eq!(text(&client.call(&["GET", "copy"])?), "it's");
+    Ok(())
+}
+
 #[test]
 fn a_keymiss_registration_loads_a_cache_and_own_writes_do_not_loop() -> Result<()> {
     let server = server(&[])?;

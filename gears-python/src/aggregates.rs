@@ -80,10 +80,10 @@ impl Callback for RecordAsKey {
                 if let Some(text) = value.as_any().downcast_ref::<StrRecord>() {
                     return Ok(text.0.clone().into_bytes());
                 }
-                match python_object(value.as_ref()) {
-                    Some(object) => Python::attach(|py| key_bytes(py, object.bind(py))),
+                Python::attach(|py| match python_object(py, value.as_ref()) {
+                    Some(object) => key_bytes(py, &object),
                     None => Err(StepError::new("a record of another runtime")),
-                }
+                })
             }
             Record::Long(value) => Ok(value.to_string().into_bytes()),
             _ => Err(StepError::new(

@@ -35,6 +35,11 @@ pub(crate) fn key_bytes(py: Python<'_>, key: &Bound<'_, PyAny>) -> StepResult<Ve
 pub struct PyCallback {
     function: Py<PyAny>,
     description: String,
+    /// Whether the function may look at the record of a one-record step (map,
+    /// filter, foreach, extractkey); when it cannot, it gets `None` and the record
+    /// is not converted for it ([`crate::record_use`]). Read off the bytecode on
+    /// the first such call.
+    reads_record: std::sync::OnceLock<bool>,
 }
 
 /// The repr of a step's function: the `arg` RG.GETEXECUTION shows for the step.
@@ -57,6 +62,7 @@ impl PyCallback {
         PyCallback {
             function: function.clone().unbind(),
             description: function_description(function),
+            reads_record: std::sync::OnceLock::new(),
         }
     }
 
@@ -92,17 +98,44 @@ fn optional<'py>(py: Python<'py>, record: Option<Record>) -> StepResult<Bound<'p
     }
 }
 
+impl PyCallback {
+    /// Whether the function may look at the record of a one-record step.
+    fn reads_record(&self, py: Python<'_>) -> bool {
+        *self
+            .reads_record
+            .get_or_init(|| crate::record_use::reads_first_argument(self.function.bind(py)))
+    }
+
+    /// The argument of a one-record step: the record's Python object, or `None`
+    /// for a function that never looks at it.
+    fn record_argument<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Record,
+    ) -> StepResult<Bound<'py, PyAny>> {
+        if self.reads_record(py) {
+            borrowed_to_py(py, record)
+        } else {
+            Ok(py.None().into_bound(py))
+        }
+    }
+}
+
 impl Callback for PyCallback {
     fn map(&self, record: Record) -> StepResult<Record> {
         Python::attach(|py| {
-            let argument = to_py(py, record)?;
+            let argument = if self.reads_record(py) {
+                to_py(py, record)?
+            } else {
+                py.None().into_bound(py)
+            };
             self.call(py, (argument,)).map(py_to_record)
         })
     }
 
     fn filter(&self, record: &Record) -> StepResult<bool> {
         Python::attach(|py| {
-            let argument = borrowed_to_py(py, record)?;
+            let argument = self.record_argument(py, record)?;
             let verdict = self.call(py, (argument,))?;
             verdict.is_truthy().map_err(|e| step_error(py, &e))
         })
@@ -110,7 +143,7 @@ impl Callback for PyCallback {
 
     fn foreach(&self, record: &Record) -> StepResult<()> {
         Python::attach(|py| {
-            let argument = borrowed_to_py(py, record)?;
+            let argument = self.record_argument(py, record)?;
             self.call(py, (argument,)).map(|_| ())
         })
     }
@@ -125,7 +158,7 @@ impl Callback for PyCallback {
 
     fn extract_key(&self, record: &Record) -> StepResult<Vec<u8>> {
         Python::attach(|py| {
-            let argument = borrowed_to_py(py, record)?;
+            let argument = self.record_argument(py, record)?;
             let key = self.call(py, (argument,))?;
             key_bytes(py, &key)
         })

@@ -49,6 +49,7 @@ pub mod host;
 pub mod interpreter;
 pub mod pickling;
 pub mod readers;
+pub mod record_use;
 pub mod records;
 pub mod register;
 pub mod runtime_functions;

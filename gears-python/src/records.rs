@@ -53,18 +53,25 @@ impl OpaqueRecord for PyRecord {
     gears_executions::opaque_any!();
 }
 
-/// A KeysReader record as a Python dict, with the entry it was made from.
+/// A KeysReader record: the entry, and the Python dict made of it the first time
+/// a step looks at it.
 ///
-/// While the dict (and the dict of a hash value) is unchanged, the entry says
-/// everything the dict does: `convertToStr` then keeps the entry and writes the
-/// text only if someone asks for the results (a registration makes one record per
-/// event, and its results are rarely read). Dicts carry a version that CPython
-/// changes on every mutation (PEP 509), which tells whether a callback changed it.
+/// A registration makes one record per event, and the dict costs as much as a
+/// short callback: a step whose function never reads its record
+/// ([`crate::record_use`]) does not make it. While the dict (and the dict of a hash
+/// value) is unchanged, the entry says everything the dict does, so
+/// `convertToStr` keeps the entry and writes the text only if someone asks for the
+/// results. Dicts carry a version that CPython changes on every mutation (PEP 509),
+/// which tells whether a step changed it.
 pub struct EventRecord {
-    object: Py<PyAny>,
     entry: KeyEntry,
-    /// The versions of the dicts when they were made; `None` when a change could
-    /// not be seen (a list value).
+    made: std::cell::OnceCell<MadeDict>,
+}
+
+/// The dict of an [`EventRecord`] and its versions when it was made; `versions`
+/// is `None` when a change could not be seen (a list value).
+struct MadeDict {
+    object: Py<PyAny>,
     versions: Option<Versions>,
 }
 
@@ -91,10 +98,17 @@ fn dict_version(dict: &Bound<'_, PyDict>) -> u64 {
 }
 
 impl EventRecord {
-    /// The dict of `entry`, remembered with the entry.
-    pub fn new(py: Python<'_>, entry: KeyEntry) -> PyResult<EventRecord> {
-        let dict = key_entry_dict(py, &entry)?;
-        let value_version = match &entry.value {
+    /// The record of `entry`; its dict is made when a step asks for it.
+    pub fn new(entry: KeyEntry) -> EventRecord {
+        EventRecord {
+            entry,
+            made: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn make(&self, py: Python<'_>) -> PyResult<MadeDict> {
+        let dict = key_entry_dict(py, &self.entry)?;
+        let value_version = match &self.entry.value {
             Some((_, KeyValue::List(_))) => None,
             Some((_, KeyValue::Hash(_))) => {
                 let value = dict.get_item(intern!(py, "value"))?;
@@ -112,27 +126,39 @@ impl EventRecord {
             record: dict_version(&dict),
             value,
         });
-        Ok(EventRecord {
+        Ok(MadeDict {
             object: dict.into_any().unbind(),
-            entry,
             versions,
         })
     }
 
-    /// The Python dict.
-    pub fn object(&self) -> &Py<PyAny> {
-        &self.object
+    /// The Python dict (the same object every time).
+    pub fn object<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(made) = self.made.get() {
+            return Ok(made.object.bind(py).clone());
+        }
+        let made = self.make(py)?;
+        let object = made.object.bind(py).clone();
+        // Nothing else can have filled it: the record is not shared between threads
+        // and making the dict runs no code that could reach this record.
+        let _ = self.made.set(made);
+        Ok(object)
     }
 
-    /// The entry, if the dict still says exactly what it says; else the record back.
+    /// The entry, if no dict was made or the dict still says exactly what the entry
+    /// says; else the record back.
     pub fn into_unchanged_entry(
         self: Box<Self>,
         py: Python<'_>,
     ) -> Result<KeyEntry, Box<EventRecord>> {
-        let unchanged = match &self.versions {
-            None => false,
-            Some(versions) => {
-                let outer = self.object.bind(py).cast::<PyDict>().ok();
+        let unchanged = match self.made.get() {
+            None => true,
+            Some(MadeDict { versions: None, .. }) => false,
+            Some(MadeDict {
+                object,
+                versions: Some(versions),
+            }) => {
+                let outer = object.bind(py).cast::<PyDict>().ok();
                 outer.is_some_and(|outer| dict_version(outer) == versions.record)
                     && versions.value.as_ref().is_none_or(|(inner, version)| {
                         inner
@@ -152,7 +178,10 @@ impl EventRecord {
 
 impl OpaqueRecord for EventRecord {
     fn to_reply(&self) -> Reply {
-        Python::attach(|py| crate::convert::to_reply(self.object.bind(py)))
+        Python::attach(|py| match self.object(py) {
+            Ok(object) => crate::convert::to_reply(&object),
+            Err(_) => Reply::Nil,
+        })
     }
 
     fn into_deferred(
@@ -169,13 +198,16 @@ impl OpaqueRecord for EventRecord {
     gears_executions::opaque_any!();
 }
 
-/// The Python object of a Python record (a plain one or a KeysReader dict).
-pub fn python_object(value: &dyn OpaqueRecord) -> Option<&Py<PyAny>> {
+/// The Python object of a Python record (a plain one, or a KeysReader record whose
+/// dict is made now if it was not yet); `None` for other records, or when the dict
+/// could not be made (out of memory).
+pub fn python_object<'py>(py: Python<'py>, value: &dyn OpaqueRecord) -> Option<Bound<'py, PyAny>> {
     let any = value.as_any();
     if let Some(object) = any.downcast_ref::<PyRecord>() {
-        return Some(&object.0);
+        return Some(object.0.bind(py).clone());
     }
-    any.downcast_ref::<EventRecord>().map(EventRecord::object)
+    any.downcast_ref::<EventRecord>()
+        .and_then(|record| record.object(py).ok())
 }
 
 /// Wraps a Python object as a record.
@@ -194,8 +226,8 @@ pub fn bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
 /// The Python object of a runtime record: the object itself (a new reference), a
 /// `str` for a [`StrRecord`], `None` for a record of another runtime.
 pub fn opaque_to_py<'py>(py: Python<'py>, value: &dyn OpaqueRecord) -> Bound<'py, PyAny> {
-    if let Some(object) = python_object(value) {
-        return object.bind(py).clone();
+    if let Some(object) = python_object(py, value) {
+        return object;
     }
     let any = value.as_any();
     if let Some(text) = any.downcast_ref::<StrRecord>() {
@@ -233,11 +265,12 @@ pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py,
     })
 }
 
-/// A record as the Python object callbacks receive, keeping a KeysReader entry
-/// beside its dict ([`EventRecord`]): what a plan's first step makes.
+/// A record as the Python object callbacks receive, a KeysReader entry as an
+/// [`EventRecord`] (its dict made when a step looks at it): what a plan's first
+/// step makes.
 pub fn record_to_py_record(py: Python<'_>, record: Record) -> PyResult<Record> {
     match record {
-        Record::Key(entry) => Ok(Record::Opaque(Box::new(EventRecord::new(py, entry)?))),
+        Record::Key(entry) => Ok(Record::Opaque(Box::new(EventRecord::new(entry)))),
         other => record_to_py(py, other).map(py_to_record),
     }
 }

@@ -459,9 +459,11 @@ mod tests {
             )),
         };
         let record = Python::attach(|py| {
-            let record = EventRecord::new(py, entry).expect("converts");
+            let record = EventRecord::new(entry);
             let locals = pyo3::types::PyDict::new(py);
-            locals.set_item("r", record.object()).expect("set");
+            locals
+                .set_item("r", record.object(py).expect("converts"))
+                .expect("set");
             py.run(
                 &std::ffi::CString::new(change).expect("no NUL"),
                 None,

@@ -19,24 +19,70 @@ use crate::keyspace::{key_types_name, read_event_key};
 use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
-use gears_registrations::registration::{Mode, ReaderArgs};
+use gears_registrations::prefix::KeyRule;
+use gears_registrations::registration::{KeysArgs, Mode, ReaderArgs};
 use redis_module::raw;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// One KeysReader registration as its events see it: the rule, filters and mode,
+/// copied when registrations change, so that an event reads them without taking
+/// the registry's lock or the registration's.
+struct KeysTarget {
+    rule: KeyRule,
+    entry: Arc<RegistrationEntry>,
+    args: KeysArgs,
+    mode: Mode,
+}
+
+/// What keyspace events look at: the KeysReader registrations in the order they
+/// were added (the order they fire in), and whether StreamReaders wait for `xadd`.
+#[derive(Default)]
+struct Targets {
+    keys: Vec<KeysTarget>,
+    streams: bool,
+}
+
+static TARGETS: Mutex<Option<Arc<Targets>>> = Mutex::new(None);
+
+fn targets() -> Option<Arc<Targets>> {
+    super::lock(&TARGETS).clone()
+}
+
 /// Called after registrations were added or removed: subscribes on the first
-/// KeysReader or StreamReader registration and keeps the fast-path flag current.
+/// KeysReader or StreamReader registration and keeps what events look at current.
 pub fn registrations_changed() {
-    let active = {
+    let targets = {
         let registry = registry();
-        registry.has_keys_registrations() || registry.has_stream_registrations()
+        let keys = registry
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                let registration = entry.registration();
+                let ReaderArgs::Keys(args) = &registration.reader else {
+                    return None;
+                };
+                Some(KeysTarget {
+                    rule: KeyRule::from_prefix(&args.prefix),
+                    entry: entry.clone(),
+                    args: args.clone(),
+                    mode: registration.mode,
+                })
+            })
+            .collect();
+        Targets {
+            keys,
+            streams: registry.has_stream_registrations(),
+        }
     };
+    let active = !targets.keys.is_empty() || targets.streams;
+    *super::lock(&TARGETS) = Some(Arc::new(targets));
     ACTIVE.store(active, Ordering::Release);
     if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {
         subscribe();
@@ -93,12 +139,16 @@ fn on_event(
     if event == b"keymiss" && crate::keyspace::reading_internally() {
         return;
     }
-    let (entries, xadd) = {
-        let registry = registry();
-        let xadd = event == b"xadd" && registry.has_stream_registrations();
-        (registry.keys_matching(key), xadd)
+    let Some(targets) = targets() else {
+        return;
     };
-    if entries.is_empty() && !xadd {
+    let xadd = event == b"xadd" && targets.streams;
+    let mut matching = targets
+        .keys
+        .iter()
+        .filter(|target| target.rule.matches(key))
+        .peekable();
+    if matching.peek().is_none() && !xadd {
         return;
     }
     let flags = context_flags(ctx);
@@ -108,8 +158,8 @@ fn on_event(
     let event_name = String::from_utf8_lossy(event);
     let mut key_read = EventKey::new(ctx, name, key);
     holding_lock(ctx, || {
-        for entry in &entries {
-            fire(entry, &event_name, &mut key_read);
+        for target in matching {
+            fire(target, &event_name, &mut key_read);
         }
         if xadd {
             super::streams::on_xadd(key);
@@ -158,41 +208,27 @@ impl<'a> EventKey<'a> {
     }
 }
 
-fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &mut EventKey<'_>) {
-    if running_here(entry.id()) {
+fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
+    let KeysTarget {
+        entry, args, mode, ..
+    } = target;
+    if running_here(entry.id()) || !args.accepts_event(event) {
         return;
     }
-    let (mode, read_value, key_types, linked) = {
-        let registration = entry.registration();
-        let ReaderArgs::Keys(args) = &registration.reader else {
-            return;
-        };
-        if !args.accepts_event(event) {
-            return;
-        }
-        // `commands=` registrations fire only inside one of their commands, and
-        // are linked to it.
-        let linked = match &args.commands {
-            Some(commands) => match hooks::linked_command(commands) {
-                Some(linked) => Some(linked),
-                None => return,
-            },
-            None => None,
-        };
-        (
-            registration.mode,
-            args.read_value,
-            args.key_types.clone(),
-            linked,
-        )
+    // `commands=` registrations fire only inside one of their commands, and are
+    // linked to it.
+    let linked = match &args.commands {
+        Some(commands) => match hooks::linked_command(commands) {
+            Some(linked) => Some(linked),
+            None => return,
+        },
+        None => None,
     };
-    let value = if read_value || key_types.is_some() {
+    let read_value = args.read_value;
+    let value = if read_value || args.key_types.is_some() {
         let (kind, value) = super::as_running(entry.id(), || key.read(read_value));
-        if let Some(types) = key_types {
-            let found = key_types_name(kind);
-            if !types.iter().any(|t| t == found) {
-                return;
-            }
+        if !args.accepts_key_type(key_types_name(kind)) {
+            return;
         }
         value.map(|value| (kind, value))
     } else {
@@ -204,7 +240,7 @@ fn fire(entry: &Arc<RegistrationEntry>, event: &str, key: &mut EventKey<'_>) {
         value,
     });
     let context = linked.clone().map(hooks::CommandContext::Linked);
-    let execution = trigger(entry, Box::new(reader), mode == Mode::Sync, None, context);
+    let execution = trigger(entry, Box::new(reader), *mode == Mode::Sync, None, context);
     if let (Some(linked), Some(execution)) = (linked, execution) {
         hooks::link_execution(&linked, execution);
     }
