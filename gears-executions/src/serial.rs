@@ -24,6 +24,11 @@ pub type SerialJob = Box<dyn FnOnce() + Send + 'static>;
 /// How many jobs a drain runs before it gives its thread back.
 const JOBS_PER_DRAIN: usize = 256;
 
+/// How many jobs a batch runs at most; its time budget usually ends it first. A
+/// batch holds what its scope holds (the Redis lock), and giving that back and
+/// taking it again for every few hundred short jobs cost more than the jobs.
+const JOBS_PER_BATCH: usize = 8192;
+
 /// How long one batch of a [`DrainScope`] may run before the drain leaves the scope
 /// (whoever waits for what the scope holds waits at most about this long, plus one
 /// job).
@@ -128,10 +133,10 @@ fn drain(shared: Arc<Shared>, pool: &'static WorkerPool) {
             scope.run(&mut || {
                 // The first job always runs: the scope was entered for it.
                 let more = || scope.batching() && started.elapsed() < BATCH_BUDGET;
-                emptied = run_jobs(&shared, &mut ran, &more);
+                emptied = run_jobs(&shared, &mut ran, JOBS_PER_BATCH, &more);
             });
         }
-        _ => emptied = run_jobs(&shared, &mut ran, &|| true),
+        _ => emptied = run_jobs(&shared, &mut ran, JOBS_PER_DRAIN, &|| true),
     }
     if !emptied {
         // More may be queued: give the thread back and continue later.
@@ -139,11 +144,11 @@ fn drain(shared: Arc<Shared>, pool: &'static WorkerPool) {
     }
 }
 
-/// Runs queued jobs until the queue is empty (true), [`JOBS_PER_DRAIN`] have run in
-/// this drain, or `more` says stop.
-fn run_jobs(shared: &Shared, ran: &mut usize, more: &dyn Fn() -> bool) -> bool {
+/// Runs queued jobs until the queue is empty (true), `limit` have run in this
+/// drain, or `more` says stop.
+fn run_jobs(shared: &Shared, ran: &mut usize, limit: usize, more: &dyn Fn() -> bool) -> bool {
     let mut first = true;
-    while *ran < JOBS_PER_DRAIN && (first || more()) {
+    while *ran < limit && (first || more()) {
         first = false;
         let job = {
             let mut queue = shared.queue();

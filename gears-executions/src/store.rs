@@ -69,6 +69,11 @@ impl ExecutionStore {
         )
     }
 
+    /// The counter the next execution id will have (nothing is taken).
+    pub fn next_execution_counter(&self) -> u64 {
+        self.next_execution.load(Ordering::SeqCst)
+    }
+
     /// Takes the next plan/registration id (every builder and every internal plan
     /// takes one).
     pub fn next_plan_id(&self) -> GearsId {
@@ -123,6 +128,18 @@ impl ExecutionStore {
             order.retain(|listed_id| by_id.contains_key(listed_id));
         }
         Some(removed)
+    }
+
+    /// Unlists several executions under one lock.
+    pub fn remove_all(&self, ids: &[GearsId]) {
+        let mut listed = self.listed();
+        for id in ids {
+            listed.by_id.remove(id);
+        }
+        if listed.order.len() > 2 * listed.by_id.len() + 64 {
+            let Listed { order, by_id } = &mut *listed;
+            order.retain(|listed_id| by_id.contains_key(listed_id));
+        }
     }
 
     /// The listed executions, oldest first.

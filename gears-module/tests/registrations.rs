@@ -626,27 +626,35 @@ fn on_registered_runs_when_the_registration_is_applied() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn unregister_abortpending_aborts_queued_executions() -> Result<()> {
-    let server = server(&[])?;
-    let mut client = server.client()?;
-    // Each execution sleeps 200 ms, so a backlog builds up behind the first one.
+/// Registers an `async_local` registration whose executions each sleep 200 ms
+/// then count themselves in `done`, fires it `events` times (a backlog builds up
+/// behind the first), unregisters it with ABORTPENDING, waits `wait`, and checks
+/// that at most the execution already running did its work.
+fn abort_a_backlog(client: &mut Client, events: usize, wait: Duration) -> Result<()> {
     pyexecute(
-        &mut client,
+        client,
         "import time\ndef slow(r):\n    time.sleep(0.2)\n    execute('INCR', 'done')\n\
          GB().foreach(slow).register(prefix='q:*', mode='async_local')",
     )?;
-    for n in 0..5 {
+    for n in 0..events {
         client.call(&["SET", &format!("q:{n}"), "v"])?;
     }
     assert_eq!(
         client.call(&["RG.UNREGISTER", &id(1), "ABORTPENDING"])?,
         Reply::ok()
     );
-    std::thread::sleep(Duration::from_millis(600));
-    // At most the one already running finished; the queued ones were aborted.
+    std::thread::sleep(wait);
     let done = text(&client.call(&["GET", "done"])?);
     assert!(done == "(nil)" || done == "1", "{done}");
+    Ok(())
+}
+
+#[test]
+fn unregister_abortpending_aborts_queued_executions() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    abort_a_backlog(&mut client, 5, Duration::from_millis(600))?;
+    // The queued ones show as aborted.
     let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
         bail!("not an array");
     };
@@ -656,6 +664,15 @@ fn unregister_abortpending_aborts_queued_executions() -> Result<()> {
         .count();
     assert!(aborted >= 4, "{listed:?}");
     Ok(())
+}
+
+#[test]
+fn abortpending_reaches_queued_executions_that_are_no_longer_listed() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // Only the newest two executions stay listed; the backlog is longer.
+    client.call(&["RG.CONFIGSET", "MaxExecutions", "2"])?;
+    abort_a_backlog(&mut client, 6, Duration::from_millis(1200))
 }
 
 #[test]

@@ -107,7 +107,7 @@ impl DrainScope for LockBatching {
         Python::attach(|_| {
             // Counted once both are held: waiting for them is not the executions'.
             BATCH_SWITCHES.with(|switches| switches.set(voluntary_switches()));
-            jobs();
+            super::unlisting_after(jobs);
             BATCH_SWITCHES.with(|switches| switches.set(None));
         });
         crate::redis_access::release(taken);

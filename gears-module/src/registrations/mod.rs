@@ -37,10 +37,10 @@ use gears_python::runtime_functions::{host_calls_time, measuring_host_calls};
 use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
-use rustc_hash::FxHashMap;
 use sessions::SessionRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -60,9 +60,14 @@ pub struct Registered {
     pub batching: Option<Arc<batching::LockBatching>>,
     /// Finished executions still listed (`MaxExecutionsPerRegistration`).
     pub recent: Mutex<RecentExecutions>,
-    /// Executions triggered and not finished (by id: a backlog of millions must
-    /// not be scanned once per finished execution).
-    pub pending: Mutex<FxHashMap<GearsId, Arc<Execution>>>,
+    /// Queued executions whose id counter is below this are aborted when their
+    /// turn comes (RG.UNREGISTER ... ABORTPENDING). A queue of pending executions
+    /// is not kept: the event's thread would add to it and the worker remove from
+    /// it once per event, and that shared table cost more than the rest of the
+    /// bookkeeping together.
+    pub aborted_below: AtomicU64,
+    /// The execution running on the registration's worker, if one is.
+    pub running: Mutex<Option<Arc<Execution>>>,
     /// The StreamReader state, for a StreamReader registration.
     pub stream: Option<streams::StreamRegistration>,
     /// What the RDB and replicas get of it.
@@ -193,7 +198,7 @@ pub fn trigger(
         entry.payload().plan.clone(),
         true,
     ));
-    entry.registration().stats.triggered();
+    entry.count_triggered();
     engine.store.add(execution.clone(), max_executions);
     if sync {
         // The thread holds the Redis lock, so it may hold the GIL for the whole run
@@ -213,7 +218,6 @@ pub fn trigger(
         });
         return Some(execution);
     }
-    lock(&entry.payload().pending).insert(execution.id(), execution.clone());
     let job_entry = entry.clone();
     let job_execution = execution.clone();
     // The job owns the reader and the callback; if the pool refuses the job, they
@@ -224,6 +228,11 @@ pub fn trigger(
         &engine.pool,
         Box::new(move || {
             if let Some((reader, on_done)) = lock(&job_work).take() {
+                let payload = job_entry.payload();
+                if job_execution.id().counter < payload.aborted_below.load(Ordering::Acquire) {
+                    job_execution.abort();
+                }
+                *lock(&payload.running) = Some(job_execution.clone());
                 hooks::with_context(context, || {
                     run_registered(
                         &job_entry,
@@ -235,13 +244,14 @@ pub fn trigger(
                         true,
                     )
                 });
+                *lock(&payload.running) = None;
             }
         }),
     );
     if !queued {
         execution.abort();
         let on_done = lock(&work).take().and_then(|(_, on_done)| on_done);
-        finished(entry, &execution, 0, true);
+        finished(entry, &execution, 0);
         report(&execution, on_done);
     }
     Some(execution)
@@ -279,13 +289,7 @@ fn run_registered(
     }
     // Dropping the reader may drop Python objects: done before the stats say done.
     drop(reader);
-    // Only queued executions were entered in `pending`.
-    finished(
-        entry,
-        execution,
-        coarse_now_ms().saturating_sub(started),
-        queued,
-    );
+    finished(entry, execution, coarse_now_ms().saturating_sub(started));
     report(execution, on_done);
 }
 
@@ -313,10 +317,10 @@ fn coarse_now_ms() -> u64 {
     secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
 }
 
-/// Books a finished execution: stats, the pending list, and the listed executions
+/// Books a finished execution: stats and the listed executions
 /// of the registration (the oldest beyond `MaxExecutionsPerRegistration` are
 /// dropped).
-fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64, queued: bool) {
+fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) {
     let outcome = match execution.ending() {
         Some((Status::Aborted, _)) | None => RunOutcome::Aborted,
         Some((_, Some(error))) => RunOutcome::Failure(error),
@@ -324,16 +328,50 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64, 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-    if queued {
-        lock(&entry.payload().pending).remove(&id);
-    }
     let cap = state::hot().max_executions_per_registration;
-    let engine = state::engine();
-    lock(&entry.payload().recent).push(id, cap, |old| {
-        if let Some(engine) = engine {
-            engine.store.remove(&old);
+    lock(&entry.payload().recent).push(id, cap, unlist);
+}
+
+thread_local! {
+    /// Executions to unlist once the batch running on this thread ends (`None`
+    /// outside batches).
+    static UNLISTING: RefCell<Option<Vec<GearsId>>> = const { RefCell::new(None) };
+}
+
+/// Unlists an execution a registration no longer keeps: at once, or at the end
+/// of the batch running on this thread. The event's thread lists executions and
+/// the worker unlists them; taking the store's lock once per batch instead of
+/// once per execution keeps the two threads off each other's memory. Nothing can
+/// look at the list during a batch, which holds the Redis lock.
+fn unlist(id: GearsId) {
+    let deferred = UNLISTING.with(|unlisting| match unlisting.borrow_mut().as_mut() {
+        Some(ids) => {
+            ids.push(id);
+            true
         }
+        None => false,
     });
+    if !deferred {
+        if let Some(engine) = state::engine() {
+            engine.store.remove(&id);
+        }
+    }
+}
+
+/// Runs `batch` with the executions it unlists unlisted together at its end.
+pub(crate) fn unlisting_after<R>(batch: impl FnOnce() -> R) -> R {
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            let ids = UNLISTING.with(|unlisting| unlisting.borrow_mut().take());
+            if let (Some(ids), Some(engine)) = (ids, state::engine()) {
+                engine.store.remove_all(&ids);
+            }
+        }
+    }
+    UNLISTING.with(|unlisting| *unlisting.borrow_mut() = Some(Vec::new()));
+    let _flush = Flush;
+    batch()
 }
 
 /// Removes every registration, aborting what they have pending (loading starts
@@ -346,11 +384,23 @@ pub fn clear() {
     }
 }
 
-/// Aborts a registration's executions that have not finished (taken out of the
-/// lock first: an abort may finish an execution, which books it under that lock).
+/// Aborts a registration's executions that have not finished: the running one,
+/// the queued ones that are listed (their status shows `aborted` at once), and the
+/// queued ones that no longer are, which abort when their turn comes.
 fn abort_pending_executions(entry: &RegistrationEntry) {
-    let pending: Vec<Arc<Execution>> = lock(&entry.payload().pending).values().cloned().collect();
-    for execution in pending {
+    let payload = entry.payload();
+    let Some(engine) = state::engine() else {
+        return;
+    };
+    payload
+        .aborted_below
+        .store(engine.store.next_execution_counter(), Ordering::Release);
+    // Taken out of the lock first: an abort may finish the execution.
+    let running = lock(&payload.running).clone();
+    let listed = engine.store.list().into_iter().filter(|execution| {
+        Arc::ptr_eq(execution.plan(), &payload.plan) && !execution.status().is_finished()
+    });
+    for execution in running.into_iter().chain(listed) {
         execution.abort();
     }
 }

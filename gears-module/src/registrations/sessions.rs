@@ -22,6 +22,7 @@ use gears_registrations::persist::{SavedEntry, SavedRegistration};
 use gears_registrations::registration::{Mode, ReaderArgs, Registration, Stats};
 use redis_module::Context;
 use std::cell::RefCell;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// A session that registered something.
@@ -265,7 +266,8 @@ pub fn install(
         ),
         batching,
         recent: Mutex::new(Default::default()),
-        pending: Mutex::new(Default::default()),
+        aborted_below: AtomicU64::new(0),
+        running: Mutex::new(None),
         stream,
         key_specs: OnceLock::new(),
         saved: SavedEntry {
