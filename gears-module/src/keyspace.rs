@@ -117,15 +117,10 @@ impl KeyScanner for RedisScanner {
             }
             // Hash and list values, read now that the walk has stopped.
             for entry in &mut collected.entries {
-                match &mut entry.value {
-                    Some((KeyType::Hash, value)) => {
-                        *value = KeyValue::Hash(pairs(call(ctx, "HGETALL", &[&entry.key])))
+                if let Some((kind, value)) = &mut entry.value {
+                    if let Some(read) = collection_value(ctx, &entry.key, *kind) {
+                        *value = read;
                     }
-                    Some((KeyType::List, value)) => {
-                        *value =
-                            KeyValue::List(strings(call(ctx, "LRANGE", &[&entry.key, b"0", b"-1"])))
-                    }
-                    _ => {}
                 }
             }
             more
@@ -259,15 +254,16 @@ fn internal_read<R>(body: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The key a keyspace event names, read inside the event's callback: its type, and
-/// its value when `read_value`. The key is opened with the event's own name (no new
-/// Redis string is made) and strings are copied straight out of it; hash and list
-/// values are read with `HGETALL`/`LRANGE` once it is closed.
+/// A key's type, and its value when `read_value`. A keyspace event's key is opened
+/// with the event's own name (no new Redis string is made); strings are copied
+/// straight out of the key; hash and list values are read with `HGETALL`/`LRANGE`
+/// once it is closed.
 ///
 /// # Safety
-/// `ctx` and `name` are the keyspace callback's own, and the caller holds the Redis
-/// lock (Redis holds it while it runs keyspace callbacks).
-pub unsafe fn read_event_key(
+/// `ctx` is a live context and `name` a live string naming `key` (a keyspace
+/// callback's own, for instance), and the caller holds the Redis lock (Redis holds
+/// it while it runs keyspace callbacks).
+pub unsafe fn read_named_key(
     ctx: *mut raw::RedisModuleCtx,
     name: *mut raw::RedisModuleString,
     key: &[u8],
@@ -301,18 +297,25 @@ pub unsafe fn read_event_key(
         if !read_value {
             return (kind, None);
         }
-        let value = match (kind, value) {
-            (_, Some(value)) => value,
-            (KeyType::Hash, None) => {
-                KeyValue::Hash(pairs(with_redis(|ctx| call(ctx, "HGETALL", &[key]))))
-            }
-            (KeyType::List, None) => KeyValue::List(strings(with_redis(|ctx| {
-                call(ctx, "LRANGE", &[key, b"0", b"-1"])
-            }))),
-            _ => KeyValue::None,
-        };
+        let value = value
+            .or_else(|| with_redis(|ctx| collection_value(ctx, key, kind)))
+            .unwrap_or(KeyValue::None);
         (kind, Some(value))
     })
+}
+
+/// The value of a hash (`HGETALL`) or list (`LRANGE 0 -1`) key; `None` for the
+/// other types, whose values are read in place or not at all.
+fn collection_value(ctx: &Context, key: &[u8], kind: KeyType) -> Option<KeyValue> {
+    match kind {
+        KeyType::Hash => Some(KeyValue::Hash(pairs(call(ctx, "HGETALL", &[key])))),
+        KeyType::List => Some(KeyValue::List(strings(call(
+            ctx,
+            "LRANGE",
+            &[key, b"0", b"-1"],
+        )))),
+        _ => None,
+    }
 }
 
 /// A key type as KeysReader registrations name it in `keyTypes` (`string`, `hash`,
@@ -325,39 +328,23 @@ pub fn key_types_name(kind: KeyType) -> &'static str {
     }
 }
 
-/// One key by name, with the Redis lock held.
+/// One key by name, with the Redis lock held (as [`read_named_key`] reads it,
+/// without the type when values are not read).
 fn read_entry(ctx: &Context, key: &[u8], read_value: bool) -> KeyEntry {
-    let mut entry = KeyEntry {
+    let value = if read_value {
+        let name = ctx.create_string(key.to_vec());
+        // SAFETY: `ctx` is a live context with the Redis lock held (the caller's
+        // contract) and `name` a live string it made, alive for the call.
+        let (kind, value) = unsafe { read_named_key(ctx.ctx, name.inner, key, true) };
+        value.map(|value| (kind, value))
+    } else {
+        None
+    };
+    KeyEntry {
         key: key.to_vec(),
         event: None,
-        value: None,
-    };
-    if !read_value {
-        return entry;
+        value,
     }
-    let name = ctx.create_string(key.to_vec());
-    let opened = ctx.open_key(&name);
-    let value = match opened.key_type() {
-        raw::KeyType::Empty => (KeyType::Empty, KeyValue::None),
-        raw::KeyType::String => match opened.read() {
-            Ok(Some(bytes)) => (KeyType::String, KeyValue::String(bytes.to_vec())),
-            _ => (KeyType::String, KeyValue::String(Vec::new())),
-        },
-        raw::KeyType::Hash => (
-            KeyType::Hash,
-            KeyValue::Hash(pairs(call(ctx, "HGETALL", &[key]))),
-        ),
-        raw::KeyType::List => (
-            KeyType::List,
-            KeyValue::List(strings(call(ctx, "LRANGE", &[key, b"0", b"-1"]))),
-        ),
-        raw::KeyType::Set => (KeyType::Set, KeyValue::None),
-        raw::KeyType::ZSet => (KeyType::ZSet, KeyValue::None),
-        raw::KeyType::Stream => (KeyType::Stream, KeyValue::None),
-        raw::KeyType::Module => (KeyType::Module, KeyValue::None),
-    };
-    entry.value = Some(value);
-    entry
 }
 
 fn strings(reply: Reply) -> Vec<Vec<u8>> {

@@ -100,6 +100,53 @@ pub fn key_spec(ctx: &Context, command: &str) -> Option<KeySpec> {
     })
 }
 
+/// RedisGears' texts for the checks of a hooked command: a CommandReader `hook`
+/// and a KeysReader's `commands=` word them differently.
+struct HookChecks {
+    unknown: &'static str,
+    noscript: &'static str,
+    movable: &'static str,
+    first_key: &'static str,
+    step: &'static str,
+}
+
+const COMMAND_HOOK: HookChecks = HookChecks {
+    unknown: "Can not override an unexisting command",
+    noscript: "Can not override a command which are not allowed inside a script",
+    movable: "Can not override a command with moveable keys by key prefix",
+    first_key: "Can not override a command by key prefix with none positive first key",
+    step: "Can not override a command by key prefix with none positive jump",
+};
+
+const KEYS_HOOK: HookChecks = HookChecks {
+    unknown: "bad reply on COMMAND command",
+    noscript: "Can not hook a command which are not allowed inside a script",
+    movable: "Can not hook a command with moveable keys by key prefix",
+    first_key: "Can not hook a command by key prefix with none positive first key",
+    step: "Can not override a command by key prefix with none positive jump",
+};
+
+impl HookChecks {
+    /// Checks `command`; `by_prefix` when its keys will be matched to a prefix.
+    fn check(&self, ctx: &Context, command: &str, by_prefix: bool) -> Result<(), String> {
+        let spec = key_spec(ctx, command).ok_or(self.unknown)?;
+        let failed = if spec.noscript {
+            Some(self.noscript)
+        } else if !by_prefix {
+            None
+        } else if spec.movable {
+            Some(self.movable)
+        } else if spec.first <= 0 {
+            Some(self.first_key)
+        } else if spec.step <= 0 {
+            Some(self.step)
+        } else {
+            None
+        };
+        failed.map_or(Ok(()), |text| Err(text.to_owned()))
+    }
+}
+
 /// RedisGears' checks of a hook (`verifyRegister`), with the Redis lock held.
 pub fn verify(ctx: &Context, reader: &ReaderArgs) -> Result<(), String> {
     match reader {
@@ -110,33 +157,7 @@ pub fn verify(ctx: &Context, reader: &ReaderArgs) -> Result<(), String> {
                     key_prefix,
                 },
             ..
-        } => {
-            let spec = key_spec(ctx, command).ok_or("Can not override an unexisting command")?;
-            if spec.noscript {
-                return Err(
-                    "Can not override a command which are not allowed inside a script".into(),
-                );
-            }
-            if key_prefix.is_some() {
-                if spec.movable {
-                    return Err(
-                        "Can not override a command with moveable keys by key prefix".into(),
-                    );
-                }
-                if spec.first <= 0 {
-                    return Err(
-                        "Can not override a command by key prefix with none positive first key"
-                            .into(),
-                    );
-                }
-                if spec.step <= 0 {
-                    return Err(
-                        "Can not override a command by key prefix with none positive jump".into(),
-                    );
-                }
-            }
-            Ok(())
-        }
+        } => COMMAND_HOOK.check(ctx, command, key_prefix.is_some()),
         ReaderArgs::Keys(keys) => {
             let Some(commands) = &keys.commands else {
                 return Ok(());
@@ -144,28 +165,9 @@ pub fn verify(ctx: &Context, reader: &ReaderArgs) -> Result<(), String> {
             if keys.prefix.is_empty() {
                 return Err("Empty perfix given to command hooker".into());
             }
-            for command in commands {
-                let spec = key_spec(ctx, command).ok_or("bad reply on COMMAND command")?;
-                if spec.noscript {
-                    return Err(
-                        "Can not hook a command which are not allowed inside a script".into(),
-                    );
-                }
-                if spec.movable {
-                    return Err("Can not hook a command with moveable keys by key prefix".into());
-                }
-                if spec.first <= 0 {
-                    return Err(
-                        "Can not hook a command by key prefix with none positive first key".into(),
-                    );
-                }
-                if spec.step <= 0 {
-                    return Err(
-                        "Can not override a command by key prefix with none positive jump".into(),
-                    );
-                }
-            }
-            Ok(())
+            commands
+                .iter()
+                .try_for_each(|command| KEYS_HOOK.check(ctx, command, true))
         }
         _ => Ok(()),
     }
@@ -478,7 +480,7 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     let (hooks, linked) = candidates(&views);
     // RG.INNERHOOK itself is not denyoom, so Redis' own check did not see the
     // hooked command: it is made here, with Redis' text.
-    if (!hooks.is_empty() || linked) && over_maxmemory() && denies_oom(ctx, &argv[0]) {
+    if (!hooks.is_empty() || linked) && over_maxmemory() && denies_oom(ctx, &hooks, &argv[0]) {
         return Some(errors::oom_command_not_allowed());
     }
     if let Some((top, older)) = hooks.split_first() {
@@ -491,8 +493,20 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     Some(run_command(ctx, &argv))
 }
 
-fn denies_oom(ctx: &Context, command: &[u8]) -> bool {
-    key_spec(ctx, &String::from_utf8_lossy(command)).is_some_and(|spec| spec.denyoom)
+/// Whether `command` is refused over maxmemory: from the key specs a hook keeps,
+/// or (a command only `commands=` registrations name) from `COMMAND INFO`.
+fn denies_oom(ctx: &Context, hooks: &[Arc<RegistrationEntry>], command: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(command).to_ascii_lowercase();
+    let cached = hooks.iter().find_map(|entry| {
+        entry
+            .payload()
+            .key_specs
+            .get()
+            .and_then(|specs| specs.get(&name).copied())
+    });
+    cached
+        .or_else(|| key_spec(ctx, &name))
+        .is_some_and(|spec| spec.denyoom)
 }
 
 fn over_maxmemory() -> bool {

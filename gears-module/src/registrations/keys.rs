@@ -15,7 +15,7 @@
 //! and its record shows the value the event left.
 
 use super::{hooks, registry, running_here, trigger, RegistrationEntry};
-use crate::keyspace::{key_types_name, read_event_key};
+use crate::keyspace::{key_types_name, read_named_key};
 use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
@@ -199,7 +199,7 @@ impl<'a> EventKey<'a> {
         if stale {
             // SAFETY: `ctx` and `name` are the keyspace callback's, which runs with
             // the Redis lock held; this runs inside that callback.
-            self.read = Some(unsafe { read_event_key(self.ctx, self.name, self.key, read_value) });
+            self.read = Some(unsafe { read_named_key(self.ctx, self.name, self.key, read_value) });
         }
         match &self.read {
             Some((kind, value)) => (*kind, if read_value { value.clone() } else { None }),
