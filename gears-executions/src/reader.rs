@@ -25,6 +25,12 @@ pub trait Reader: Send {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String>;
 }
 
+impl<R: Reader + ?Sized> Reader for Box<R> {
+    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
+        (**self).read(runtime, push)
+    }
+}
+
 /// Records given up front, for internal plans and tests.
 pub struct VecReader {
     records: Option<Vec<Record>>,

@@ -92,7 +92,8 @@ impl SerialQueue {
     }
 
     /// Queues `job` to run on `pool` after the jobs queued before it; false if the
-    /// pool no longer takes work.
+    /// pool no longer takes work, and then the queued jobs, this one included, are
+    /// dropped without running.
     pub fn submit(&self, pool: &'static WorkerPool, job: SerialJob) -> bool {
         let mut queue = self.shared.queue();
         queue.jobs.push_back(job);
@@ -119,7 +120,14 @@ fn schedule(shared: Arc<Shared>, pool: &'static WorkerPool) -> bool {
     let retry = shared.clone();
     let scheduled = pool.submit(Box::new(move || drain(shared, pool)));
     if !scheduled {
-        retry.queue().draining = false;
+        // Nothing will run the queued jobs: they are dropped (outside the lock),
+        // which lets each free what it holds and report that it did not run.
+        let refused = {
+            let mut queue = retry.queue();
+            queue.draining = false;
+            std::mem::take(&mut queue.jobs)
+        };
+        drop(refused);
     }
     scheduled
 }

@@ -240,7 +240,7 @@ fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
         value,
     });
     let context = linked.clone().map(hooks::CommandContext::Linked);
-    let execution = trigger(entry, Box::new(reader), *mode == Mode::Sync, None, context);
+    let execution = trigger(entry, reader, *mode == Mode::Sync, None, context);
     if let (Some(linked), Some(execution)) = (linked, execution) {
         hooks::link_execution(&linked, execution);
     }

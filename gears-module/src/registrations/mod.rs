@@ -183,9 +183,9 @@ pub type OnDone = Box<dyn FnOnce(&Execution) + Send>;
 /// before this returns (on this thread, which must hold the Redis lock); the others
 /// are queued on the registration's worker. `on_done` gets the outcome either way,
 /// after the registration's stats count it.
-pub fn trigger(
+pub fn trigger<R: Reader + 'static>(
     entry: &Arc<RegistrationEntry>,
-    reader: Box<dyn Reader>,
+    reader: R,
     sync: bool,
     on_done: Option<OnDone>,
     context: Option<hooks::CommandContext>,
@@ -218,49 +218,72 @@ pub fn trigger(
         });
         return Some(execution);
     }
-    let job_entry = entry.clone();
-    let job_execution = execution.clone();
-    // The job owns the reader and the callback; if the pool refuses the job, they
-    // come back here through the shared slot.
-    let work = Arc::new(Mutex::new(Some((reader, on_done))));
-    let job_work = work.clone();
-    let queued = entry.payload().queue.submit(
-        &engine.pool,
-        Box::new(move || {
-            if let Some((reader, on_done)) = lock(&job_work).take() {
-                let payload = job_entry.payload();
-                if job_execution.id().counter < payload.aborted_below.load(Ordering::Acquire) {
-                    job_execution.abort();
-                }
-                *lock(&payload.running) = Some(job_execution.clone());
-                hooks::with_context(context, || {
-                    run_registered(
-                        &job_entry,
-                        &job_execution,
-                        reader,
-                        &PyRuntime,
-                        profile,
-                        on_done,
-                        true,
-                    )
-                });
-                *lock(&payload.running) = None;
-            }
-        }),
-    );
-    if !queued {
-        execution.abort();
-        let on_done = lock(&work).take().and_then(|(_, on_done)| on_done);
-        finished(entry, &execution, 0);
-        report(&execution, on_done);
-    }
+    let job = QueuedRun {
+        entry: entry.clone(),
+        execution: execution.clone(),
+        work: Some((reader, on_done)),
+        context,
+        profile,
+    };
+    // A refused job is dropped, and reports its execution aborted.
+    entry
+        .payload()
+        .queue
+        .submit(&engine.pool, Box::new(move || job.run()));
     Some(execution)
 }
 
-fn run_registered(
+/// A queued execution, as its job holds it: one allocation with the reader in it.
+/// Dropped without running (the pool refused the job, or the queue went away), it
+/// aborts its execution and reports it, so whoever waits for it is not left waiting.
+struct QueuedRun<R: Reader> {
+    entry: Arc<RegistrationEntry>,
+    execution: Arc<Execution>,
+    work: Option<(R, Option<OnDone>)>,
+    context: Option<hooks::CommandContext>,
+    profile: bool,
+}
+
+impl<R: Reader> QueuedRun<R> {
+    fn run(mut self) {
+        let Some((reader, on_done)) = self.work.take() else {
+            return;
+        };
+        let payload = self.entry.payload();
+        if self.execution.id().counter < payload.aborted_below.load(Ordering::Acquire) {
+            self.execution.abort();
+        }
+        *lock(&payload.running) = Some(self.execution.clone());
+        hooks::with_context(self.context.take(), || {
+            run_registered(
+                &self.entry,
+                &self.execution,
+                reader,
+                &PyRuntime,
+                self.profile,
+                on_done,
+                true,
+            )
+        });
+        *lock(&payload.running) = None;
+    }
+}
+
+impl<R: Reader> Drop for QueuedRun<R> {
+    fn drop(&mut self) {
+        if let Some((reader, on_done)) = self.work.take() {
+            drop(reader);
+            self.execution.abort();
+            finished(&self.entry, &self.execution, 0);
+            report(&self.execution, on_done);
+        }
+    }
+}
+
+fn run_registered<R: Reader>(
     entry: &RegistrationEntry,
     execution: &Execution,
-    mut reader: Box<dyn Reader>,
+    mut reader: R,
     runtime: &dyn Runtime,
     profile: bool,
     on_done: Option<OnDone>,
@@ -273,11 +296,7 @@ fn run_registered(
         .then_some(entry.payload().batching.as_ref())
         .flatten()
         .map(|batching| (batching, Instant::now(), host_calls_time()));
-    let mut run_it = || {
-        as_running(entry.id(), || {
-            run(execution, reader.as_mut(), runtime, profile)
-        })
-    };
+    let mut run_it = || as_running(entry.id(), || run(execution, &mut reader, runtime, profile));
     if measure.is_some() {
         measuring_host_calls(run_it);
     } else {

@@ -289,9 +289,9 @@ fn run(entry: &Arc<RegistrationEntry>, key: Vec<u8>, read: ReadKind) {
     });
     let sync = entry.registration().mode == Mode::Sync;
     let started = if sync {
-        with_redis(|_| trigger(entry, Box::new(reader), true, Some(on_done), None))
+        with_redis(|_| trigger(entry, reader, true, Some(on_done), None))
     } else {
-        trigger(entry, Box::new(reader), false, Some(on_done), None)
+        trigger(entry, reader, false, Some(on_done), None)
     };
     if started.is_none() {
         finish_run(entry, &key, StreamIds::default(), &RunOutcome::Aborted);
