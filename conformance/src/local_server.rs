@@ -6,6 +6,7 @@
 
 use crate::client::Client;
 use anyhow::{bail, Context, Result};
+use gears_protocol::Reply;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,8 +92,9 @@ impl LocalServer {
                     self.log()
                 );
             }
+            // Ready means answering: while it loads, Redis replies `-LOADING` to PING.
             if let Ok(mut client) = Client::connect(self.port) {
-                if client.cmd("PING").is_ok() {
+                if matches!(client.cmd("PING"), Ok(reply) if reply == Reply::simple("PONG")) {
                     return Ok(());
                 }
             }

@@ -5,14 +5,10 @@
 //! runs inline; the others block the client until their execution is done, which
 //! is not possible inside MULTI, Lua or where the client cannot block.
 
-use crate::blocked::BlockedClient;
 use crate::entry;
-use crate::registrations::{registry, trigger};
-use gears_executions::execution::{Execution, Outcome};
-use gears_executions::reader::VecReader;
-use gears_executions::record::Record;
+use crate::registrations::{registry, run_for_client};
+use gears_executions::execution::Outcome;
 use gears_protocol::{errors, Reply, Request};
-use gears_registrations::registration::Mode;
 use redis_module::{Context, RedisResult, RedisString};
 
 /// `RG.TRIGGER <name> [args...]`
@@ -50,29 +46,5 @@ fn run_trigger(ctx: &Context, request: Request) -> Option<Reply> {
     let Some(entry) = registry().trigger(&name) else {
         return Some(errors::subcommand_not_found());
     };
-    let mode = entry.registration().mode;
-    let record = Record::List(request.record().into_iter().map(Record::Text).collect());
-    let reader = Box::new(VecReader::new(vec![record]));
-    if mode == Mode::Sync {
-        let execution = trigger(&entry, reader, true, None, None)?;
-        return Some(match execution.outcome() {
-            Some(outcome) => trigger_reply(outcome),
-            None => errors::internal_error("RG.TRIGGER"),
-        });
-    }
-    if !BlockedClient::allowed(ctx) {
-        return Some(errors::non_sync_not_allowed_here());
-    }
-    let Some(blocked) = BlockedClient::block(ctx) else {
-        return Some(errors::non_sync_not_allowed_here());
-    };
-    let on_done = Box::new(move |execution: &Execution| {
-        if let Some(outcome) = execution.outcome() {
-            blocked.reply(&trigger_reply(outcome));
-        }
-    });
-    // Whatever happens now, the blocked client gets its reply: from the execution,
-    // or from the blocked-client guard if the execution could not start.
-    let _ = trigger(&entry, reader, false, Some(on_done), None);
-    None
+    run_for_client(ctx, &entry, request.record(), None, trigger_reply)
 }

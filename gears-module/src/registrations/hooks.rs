@@ -16,15 +16,13 @@
 //!   (`get_command`, `override_reply`), and the client's reply waits until they are
 //!   done.
 
-use super::{lock, registry, trigger, RegistrationEntry};
+use super::{lock, registry, run_for_client, run_inline, RegistrationEntry};
 use crate::blocked::BlockedClient;
 use crate::redis_access::{call, with_redis};
 use gears_executions::execution::{Execution, Outcome};
-use gears_executions::reader::VecReader;
-use gears_executions::record::Record;
 use gears_protocol::{errors, Reply};
 use gears_registrations::prefix::KeyRule;
-use gears_registrations::registration::{CommandTrigger, Mode, ReaderArgs};
+use gears_registrations::registration::{CommandTrigger, ReaderArgs};
 use redis_module::{raw, Context};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -246,7 +244,10 @@ pub fn call_next(args: &[&[u8]]) -> Result<Reply, String> {
     let mut argv: Vec<Vec<u8>> = vec![command.clone()];
     argv.extend(args.iter().map(|a| a.to_vec()));
     Ok(match frame.next.split_first() {
-        Some((next, older)) => with_redis(|_| run_hook_inline(next, argv, older.to_vec())),
+        Some((next, older)) => with_redis(|_| {
+            let frame = hook_frame(&argv, older.to_vec());
+            run_inline(next, argv, Some(frame), hook_reply)
+        }),
         None => with_redis(|ctx| run_command(ctx, &argv)),
     })
 }
@@ -484,7 +485,7 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
         return Some(errors::oom_command_not_allowed());
     }
     if let Some((top, older)) = hooks.split_first() {
-        return run_top_hook(ctx, top, argv, older.to_vec());
+        return run_hook(ctx, top, argv, older.to_vec());
     }
     if linked {
         return run_linked(ctx, argv);
@@ -524,61 +525,36 @@ fn run_command(ctx: &Context, argv: &[Vec<u8>]) -> Reply {
     call(ctx, &name, &args)
 }
 
-fn hook_record(argv: &[Vec<u8>]) -> Box<VecReader> {
-    let record = Record::List(argv.iter().cloned().map(Record::Text).collect());
-    Box::new(VecReader::new(vec![record]))
-}
-
 /// A hook's reply: its one result, or its first error.
-fn hook_reply(outcome: &Outcome) -> Reply {
-    if let Some(error) = outcome.errors.first() {
-        return Reply::error(error.clone());
+fn hook_reply(outcome: Outcome) -> Reply {
+    if let Some(error) = outcome.errors.into_iter().next() {
+        return Reply::error(error);
     }
-    match outcome.results.as_slice() {
-        [one] => one.clone(),
+    let mut results = outcome.results;
+    match (results.pop(), results.is_empty()) {
+        (Some(one), true) => one,
         _ => errors::hook_must_return_one_result(),
     }
 }
 
-/// Runs `hook` inline (the Redis lock held) and gives its reply.
-fn run_hook_inline(
+/// Runs `hook` for the command `argv`, with `older` the hooks `call_next` goes to.
+fn run_hook(
+    ctx: &Context,
     hook: &Arc<RegistrationEntry>,
     argv: Vec<Vec<u8>>,
     older: Vec<Arc<RegistrationEntry>>,
-) -> Reply {
-    let reader = hook_record(&argv);
-    let frame = CommandContext::Hook(Arc::new(HookFrame { argv, next: older }));
-    match trigger(hook, reader, true, None, Some(frame)).and_then(|e| e.outcome()) {
-        Some(outcome) => hook_reply(&outcome),
-        None => errors::could_not_trigger("the execution engine is not started"),
-    }
+) -> Option<Reply> {
+    let frame = hook_frame(&argv, older);
+    run_for_client(ctx, hook, argv, Some(frame), hook_reply)
 }
 
-fn run_top_hook(
-    ctx: &Context,
-    top: &Arc<RegistrationEntry>,
-    argv: Vec<Vec<u8>>,
-    older: Vec<Arc<RegistrationEntry>>,
-) -> Option<Reply> {
-    if top.registration().mode == Mode::Sync {
-        return Some(run_hook_inline(top, argv, older));
-    }
-    if !BlockedClient::allowed(ctx) {
-        return Some(errors::non_sync_not_allowed_here());
-    }
-    let Some(blocked) = BlockedClient::block(ctx) else {
-        return Some(errors::non_sync_not_allowed_here());
-    };
-    let reader = hook_record(&argv);
-    let frame = CommandContext::Hook(Arc::new(HookFrame { argv, next: older }));
-    let on_done = Box::new(move |execution: &Execution| {
-        if let Some(outcome) = execution.outcome() {
-            blocked.reply(&hook_reply(&outcome));
-        }
-    });
-    // If it can not start, dropping the blocked client answers the client.
-    let _ = trigger(top, reader, false, Some(on_done), Some(frame));
-    None
+/// What a hook's execution sees: the command, and the older hooks `call_next`
+/// goes to.
+fn hook_frame(argv: &[Vec<u8>], older: Vec<Arc<RegistrationEntry>>) -> CommandContext {
+    CommandContext::Hook(Arc::new(HookFrame {
+        argv: argv.to_vec(),
+        next: older,
+    }))
 }
 
 /// Runs a command linked to `commands=` registrations: its reply waits for the

@@ -23,11 +23,13 @@ pub mod persist;
 pub mod sessions;
 pub mod streams;
 
+use crate::blocked::BlockedClient;
 use crate::log;
 use crate::state;
-use gears_executions::execution::{Execution, Status};
+use gears_executions::execution::{Execution, Outcome, Status};
 use gears_executions::plan::Plan;
-use gears_executions::reader::Reader;
+use gears_executions::reader::{Reader, VecReader};
+use gears_executions::record::Record;
 use gears_executions::runner::{run, Runtime};
 use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
@@ -35,7 +37,7 @@ use gears_python::callback::{PyInlineRuntime, PyRuntime};
 use gears_python::pyo3::{Py, PyAny, Python};
 use gears_python::runtime_functions::{host_calls_time, measuring_host_calls};
 use gears_registrations::persist::SavedEntry;
-use gears_registrations::registration::{RecentExecutions, Registration, RunOutcome};
+use gears_registrations::registration::{Mode, RecentExecutions, Registration, RunOutcome};
 use gears_registrations::registry::{Entry, Registry};
 use sessions::SessionRecord;
 use std::cell::RefCell;
@@ -231,6 +233,58 @@ pub fn trigger<R: Reader + 'static>(
         .queue
         .submit(&engine.pool, Box::new(move || job.run()));
     Some(execution)
+}
+
+/// Runs a CommandReader registration for a client (RG.TRIGGER, a hooked command)
+/// over one record, the list of `args`: inline when it is `sync`, else with the
+/// client blocked until its execution ends. `reply` makes the client's reply of
+/// the outcome. `None` when the client was blocked (it gets its reply later, or
+/// from the blocked-client guard if the execution could not start).
+pub fn run_for_client(
+    ctx: &redis_module::Context,
+    entry: &Arc<RegistrationEntry>,
+    args: Vec<Vec<u8>>,
+    context: Option<hooks::CommandContext>,
+    reply: fn(Outcome) -> gears_protocol::Reply,
+) -> Option<gears_protocol::Reply> {
+    use gears_protocol::errors;
+    if entry.registration().mode == Mode::Sync {
+        return Some(run_inline(entry, args, context, reply));
+    }
+    if !BlockedClient::allowed(ctx) {
+        return Some(errors::non_sync_not_allowed_here());
+    }
+    let Some(blocked) = BlockedClient::block(ctx) else {
+        return Some(errors::non_sync_not_allowed_here());
+    };
+    let on_done = Box::new(move |execution: &Execution| {
+        if let Some(outcome) = execution.outcome() {
+            blocked.reply(&reply(outcome));
+        }
+    });
+    let _ = trigger(entry, args_reader(args), false, Some(on_done), context);
+    None
+}
+
+/// Runs a CommandReader registration over the list of `args` on this thread, which
+/// holds the Redis lock, and gives `reply` of its outcome.
+pub fn run_inline(
+    entry: &Arc<RegistrationEntry>,
+    args: Vec<Vec<u8>>,
+    context: Option<hooks::CommandContext>,
+    reply: fn(Outcome) -> gears_protocol::Reply,
+) -> gears_protocol::Reply {
+    match trigger(entry, args_reader(args), true, None, context).and_then(|e| e.outcome()) {
+        Some(outcome) => reply(outcome),
+        None => gears_protocol::errors::could_not_trigger("the execution engine is not started"),
+    }
+}
+
+/// The reader of a CommandReader execution: one record, the list of the arguments.
+fn args_reader(args: Vec<Vec<u8>>) -> VecReader {
+    VecReader::new(vec![Record::List(
+        args.into_iter().map(Record::Text).collect(),
+    )])
 }
 
 /// A queued execution, as its job holds it: one allocation with the reader in it.
