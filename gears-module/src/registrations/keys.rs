@@ -22,10 +22,12 @@ use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_registrations::prefix::KeyRule;
 use gears_registrations::registration::{KeysArgs, Mode, ReaderArgs};
 use redis_module::raw;
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
@@ -34,6 +36,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// One KeysReader registration as its events see it: the rule, filters and mode,
 /// copied when registrations change, so that an event reads them without taking
 /// the registry's lock or the registration's.
+#[derive(Clone)]
 struct KeysTarget {
     rule: KeyRule,
     entry: Arc<RegistrationEntry>,
@@ -43,7 +46,7 @@ struct KeysTarget {
 
 /// What keyspace events look at: the KeysReader registrations in the order they
 /// were added (the order they fire in), and whether StreamReaders wait for `xadd`.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Targets {
     keys: Vec<KeysTarget>,
     streams: bool,
@@ -51,8 +54,32 @@ struct Targets {
 
 static TARGETS: Mutex<Option<Arc<Targets>>> = Mutex::new(None);
 
-fn targets() -> Option<Arc<Targets>> {
-    super::lock(&TARGETS).clone()
+/// Bumped after every change of [`TARGETS`].
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of [`TARGETS`] and the generation it was taken at.
+    /// Events fire on the main thread and on the workers' commands alike; a shared
+    /// copy's reference count would bounce between their caches once per event,
+    /// while a generation that rarely changes stays in every cache. (A thread's
+    /// copy keeps removed registrations alive until its next event.)
+    static LOCAL_TARGETS: RefCell<Option<(u64, Rc<Targets>)>> = const { RefCell::new(None) };
+}
+
+fn targets() -> Option<Rc<Targets>> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    LOCAL_TARGETS.with(|local| {
+        if let Some((taken, targets)) = &*local.borrow() {
+            if *taken == generation {
+                return Some(targets.clone());
+            }
+        }
+        let fresh = super::lock(&TARGETS)
+            .as_ref()
+            .map(|targets| Rc::new(Targets::clone(targets)));
+        *local.borrow_mut() = fresh.clone().map(|targets| (generation, targets));
+        fresh
+    })
 }
 
 /// Called after registrations were added or removed: subscribes on the first
@@ -83,6 +110,7 @@ pub fn registrations_changed() {
     };
     let active = !targets.keys.is_empty() || targets.streams;
     *super::lock(&TARGETS) = Some(Arc::new(targets));
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     ACTIVE.store(active, Ordering::Release);
     if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {
         subscribe();
