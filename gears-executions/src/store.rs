@@ -9,6 +9,7 @@
 use crate::execution::Execution;
 use gears_protocol::{GearsId, ShardId};
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,9 +23,20 @@ struct Listed {
     by_id: FxHashMap<GearsId, Arc<Execution>>,
 }
 
+/// A shard generation no store has had: a thread's copy of a shard id is never
+/// taken for another store's, even one made at the same address.
+fn next_shard_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Ids and executions of one shard.
 pub struct ExecutionStore {
     shard: Mutex<ShardId>,
+    /// Bumped when the shard id changes: threads keep a copy of the id (every
+    /// execution id needs it, once per event for registrations) and refresh it
+    /// when this moves, instead of taking the lock each time.
+    shard_generation: AtomicU64,
     next_execution: AtomicU64,
     next_plan: AtomicU64,
     listed: Mutex<Listed>,
@@ -41,6 +53,7 @@ impl ExecutionStore {
     pub fn new(shard: ShardId) -> ExecutionStore {
         ExecutionStore {
             shard: Mutex::new(shard),
+            shard_generation: AtomicU64::new(next_shard_generation()),
             next_execution: AtomicU64::new(0),
             next_plan: AtomicU64::new(0),
             listed: Mutex::new(Listed::default()),
@@ -53,12 +66,27 @@ impl ExecutionStore {
 
     /// This shard's id.
     pub fn shard(&self) -> ShardId {
-        *self.shard.lock().unwrap_or_else(PoisonError::into_inner)
+        thread_local! {
+            /// The store, the generation and the id this thread read last.
+            static SEEN: Cell<Option<(usize, u64, ShardId)>> = const { Cell::new(None) };
+        }
+        let store = self as *const ExecutionStore as usize;
+        let generation = self.shard_generation.load(Ordering::Acquire);
+        if let Some((seen_store, seen_generation, shard)) = SEEN.get() {
+            if seen_store == store && seen_generation == generation {
+                return shard;
+            }
+        }
+        let shard = *self.shard.lock().unwrap_or_else(PoisonError::into_inner);
+        SEEN.set(Some((store, generation, shard)));
+        shard
     }
 
     /// Changes the shard id (when a cluster topology arrives).
     pub fn set_shard(&self, shard: ShardId) {
         *self.shard.lock().unwrap_or_else(PoisonError::into_inner) = shard;
+        self.shard_generation
+            .store(next_shard_generation(), Ordering::Release);
     }
 
     /// Takes the next execution id.
@@ -199,6 +227,17 @@ mod tests {
         assert_eq!(store.next_execution_id().counter, 43);
         store.observe_plan_id(GearsId::new(ShardId::STANDALONE, 9));
         assert_eq!(store.next_plan_id().counter, 10);
+    }
+
+    #[test]
+    fn a_new_shard_id_shows_at_once_on_a_thread_that_read_the_old_one() {
+        let store = ExecutionStore::default();
+        assert_eq!(store.next_execution_id().shard, ShardId::STANDALONE);
+        let shard = ShardId::padded(b"abc").expect("a shard id");
+        store.set_shard(shard);
+        assert_eq!(store.next_execution_id().shard, shard);
+        // Another store on the same thread has its own id.
+        assert_eq!(ExecutionStore::default().shard(), ShardId::STANDALONE);
     }
 
     #[test]
