@@ -211,7 +211,8 @@ fn borrowed_to_py<'py>(py: Python<'py>, record: &Record) -> StepResult<Bound<'py
     }
 }
 
-/// `RedisGearsPy_ToPyRecordMapper`: native records in, Python objects out.
+/// `RedisGearsPy_ToPyRecordMapper`: native records in, Python objects out (a key
+/// record as an [`crate::records::EventRecord`], its dict made when first read).
 #[derive(Debug, Default)]
 pub struct ToPyRecord;
 

@@ -5,7 +5,9 @@
 //! `str` (a `bytearray` when not UTF-8), integers `int`, key records a dict
 //! `{'event': ..., 'key': ..., 'type': ..., 'value': ...}` (only `event` and `key`
 //! when values are not read). From there on records are Python objects wrapped in a
-//! [`PyRecord`], which the engine sees as an opaque record.
+//! [`PyRecord`], which the engine sees as an opaque record. A key record is the
+//! exception: it stays an [`EventRecord`], whose dict is made the first time a step
+//! looks at it, and which `convertToStr` can keep unwritten while no step changed it.
 
 use crate::to_str::{KeyRecordText, StrRecord};
 use gears_executions::execution::DeferredReply;

@@ -12,7 +12,10 @@
 //!
 //! The result is a [`StrRecord`]: a Rust string whose reply follows the same `str`
 //! rules as a Python string's (`+`/`-` prefixes), and which becomes a Python `str`
-//! again if a later step receives it.
+//! again if a later step receives it. A KeysReader record that no step changed
+//! becomes a [`KeyRecordText`] instead: its entry, written out (the same text) only
+//! when someone reads the execution's results, which for a registration's
+//! executions is rarely.
 
 use crate::callback::{function_description, step_error};
 use crate::convert::{into_str_reply, str_reply};
