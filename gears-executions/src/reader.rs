@@ -25,12 +25,6 @@ pub trait Reader: Send {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String>;
 }
 
-impl<R: Reader + ?Sized> Reader for Box<R> {
-    fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
-        (**self).read(runtime, push)
-    }
-}
-
 /// Records given up front, for internal plans and tests.
 pub struct VecReader {
     records: Option<Vec<Record>>,
@@ -48,14 +42,7 @@ impl VecReader {
 impl Reader for VecReader {
     fn read(&mut self, runtime: &dyn Runtime, push: Push<'_>) -> Result<bool, String> {
         if let Some(records) = self.records.take() {
-            let mut records = records.into_iter();
-            runtime.batch_scope(&mut || {
-                for record in records.by_ref() {
-                    if !push(record) {
-                        break;
-                    }
-                }
-            });
+            push_all(runtime, records.into_iter(), push);
         }
         Ok(false)
     }

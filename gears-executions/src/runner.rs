@@ -4,8 +4,9 @@
 //! pipeline inside the runtime's batch scope (the Python runtime holds the GIL for
 //! it, so a batch of 1000 records costs one GIL acquisition, not 1000). Reading
 //! stops at the first error or when an abort is requested; then the accumulating
-//! steps are flushed and the results converted to replies, still in the runtime's
-//! scope because they may be runtime values.
+//! steps are flushed and the results converted to what the execution keeps (replies,
+//! or snapshots whose reply is made when asked), still in the runtime's scope
+//! because they may be runtime values.
 
 use crate::execution::{Execution, Status, StoredResult};
 use crate::pipeline::Pipeline;

@@ -30,6 +30,19 @@ fn next_shard_generation() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+impl Listed {
+    /// Drops unlisted ids from `order` once there are many. An unlisted id stays in
+    /// `order` until trimming reaches it or this runs: removing it at once would
+    /// cost a scan per removal, and a registration's executions are removed as fast
+    /// as they are triggered.
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.by_id.len() + 64 {
+            let Listed { order, by_id } = self;
+            order.retain(|listed_id| by_id.contains_key(listed_id));
+        }
+    }
+}
+
 /// Ids and executions of one shard.
 pub struct ExecutionStore {
     shard: Mutex<ShardId>,
@@ -67,18 +80,18 @@ impl ExecutionStore {
     /// This shard's id.
     pub fn shard(&self) -> ShardId {
         thread_local! {
-            /// The store, the generation and the id this thread read last.
-            static SEEN: Cell<Option<(usize, u64, ShardId)>> = const { Cell::new(None) };
+            /// The generation and the id this thread read last (generations are
+            /// unique across stores, so the generation says which store too).
+            static SEEN: Cell<Option<(u64, ShardId)>> = const { Cell::new(None) };
         }
-        let store = self as *const ExecutionStore as usize;
         let generation = self.shard_generation.load(Ordering::Acquire);
-        if let Some((seen_store, seen_generation, shard)) = SEEN.get() {
-            if seen_store == store && seen_generation == generation {
+        if let Some((seen_generation, shard)) = SEEN.get() {
+            if seen_generation == generation {
                 return shard;
             }
         }
         let shard = *self.shard.lock().unwrap_or_else(PoisonError::into_inner);
-        SEEN.set(Some((store, generation, shard)));
+        SEEN.set(Some((generation, shard)));
         shard
     }
 
@@ -148,13 +161,7 @@ impl ExecutionStore {
     pub fn remove(&self, id: &GearsId) -> Option<Arc<Execution>> {
         let mut listed = self.listed();
         let removed = listed.by_id.remove(id)?;
-        // The id stays in `order` until trimming reaches it or there are many such
-        // ids: removing it there now would cost a scan per removal, and a
-        // registration's executions are removed as fast as they are triggered.
-        if listed.order.len() > 2 * listed.by_id.len() + 64 {
-            let Listed { order, by_id } = &mut *listed;
-            order.retain(|listed_id| by_id.contains_key(listed_id));
-        }
+        listed.compact();
         Some(removed)
     }
 
@@ -164,10 +171,7 @@ impl ExecutionStore {
         for id in ids {
             listed.by_id.remove(id);
         }
-        if listed.order.len() > 2 * listed.by_id.len() + 64 {
-            let Listed { order, by_id } = &mut *listed;
-            order.retain(|listed_id| by_id.contains_key(listed_id));
-        }
+        listed.compact();
     }
 
     /// The listed executions, oldest first.

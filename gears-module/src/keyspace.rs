@@ -33,9 +33,7 @@ impl KeySpace for RedisKeySpace {
     }
 
     fn read_key(&self, key: &[u8], read_value: bool) -> Result<KeyEntry, String> {
-        Ok(with_redis(|ctx| {
-            internal_read(|| read_entry(ctx, key, read_value))
-        }))
+        Ok(with_redis(|ctx| read_entry(ctx, key, read_value)))
     }
 }
 
@@ -298,7 +296,7 @@ pub unsafe fn read_named_key(
             return (kind, None);
         }
         let value = value
-            .or_else(|| with_redis(|ctx| collection_value(ctx, key, kind)))
+            .or_else(|| collection_value(&Context::new(ctx), key, kind))
             .unwrap_or(KeyValue::None);
         (kind, Some(value))
     })

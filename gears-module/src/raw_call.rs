@@ -1,5 +1,6 @@
 //! `RedisModule_Call` without the redis-module crate's wrappers, for the calls
-//! every execution makes: Python's `execute()` and the StreamReader's reads.
+//! every execution makes: Python's `execute()`, and the StreamReader's reads and
+//! acknowledgements.
 //!
 //! [`call_raw`] terminates the command name on the stack, keeps the argument
 //! strings in a small inline array and hands the live reply to the caller, who

@@ -142,7 +142,7 @@ pub fn with_redis<R>(body: impl FnOnce(&Context) -> R) -> R {
 
 fn call_options() -> &'static CallOptions {
     static OPTIONS: OnceLock<CallOptions> = OnceLock::new();
-    // `E`: errors come back as replies with their real text; `v`: replicate the
+    // `E`: errors come back as replies with their real text; `!`: replicate the
     // command (writes done by executions reach replicas and the AOF).
     OPTIONS.get_or_init(|| {
         CallOptionsBuilder::new()

@@ -7,11 +7,14 @@
 
 use crate::errors::run_error_text;
 use crate::gears_module::GearsForceStopped;
-use crate::records::{bytes_to_py, py_to_record, record_to_py, record_to_py_record};
+use crate::records::{
+    bytes_to_py, key_entry_to_py, py_to_record, record_to_py, record_to_py_record,
+};
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
 use gears_executions::runner::{Interrupter, Runtime};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,7 +42,9 @@ pub struct PyCallback {
     /// filter, foreach, extractkey); when it cannot, it gets `None` and the record
     /// is not converted for it ([`crate::record_use`]). Read off the bytecode on
     /// the first such call.
-    reads_record: std::sync::OnceLock<bool>,
+    /// (A GIL-aware once-cell: the analysis runs Python, which may release the GIL
+    /// to another thread calling the same step.)
+    reads_record: PyOnceLock<bool>,
 }
 
 /// The repr of a step's function: the `arg` RG.GETEXECUTION shows for the step.
@@ -62,7 +67,7 @@ impl PyCallback {
         PyCallback {
             function: function.clone().unbind(),
             description: function_description(function),
-            reads_record: std::sync::OnceLock::new(),
+            reads_record: PyOnceLock::new(),
         }
     }
 
@@ -101,9 +106,9 @@ fn optional<'py>(py: Python<'py>, record: Option<Record>) -> StepResult<Bound<'p
 impl PyCallback {
     /// Whether the function may look at the record of a one-record step.
     fn reads_record(&self, py: Python<'_>) -> bool {
-        *self
-            .reads_record
-            .get_or_init(|| crate::record_use::reads_first_argument(self.function.bind(py)))
+        *self.reads_record.get_or_init(py, || {
+            crate::record_use::reads_first_argument(self.function.bind(py))
+        })
     }
 
     /// The argument of a one-record step: the record's Python object, or `None`
@@ -204,7 +209,7 @@ fn borrowed_to_py<'py>(py: Python<'py>, record: &Record) -> StepResult<Bound<'py
         Record::Text(bytes) => Ok(bytes_to_py(py, bytes)),
         Record::Long(value) => to_py(py, Record::Long(*value)),
         Record::Double(value) => to_py(py, Record::Double(*value)),
-        Record::Key(entry) => to_py(py, Record::Key(entry.clone())),
+        Record::Key(entry) => key_entry_to_py(py, entry).map_err(|e| step_error(py, &e)),
         Record::List(_) | Record::Keyed { .. } => Err(StepError::new(
             "a Python step received a native list record; convert it with a map first",
         )),

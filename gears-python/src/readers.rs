@@ -303,7 +303,7 @@ impl<'a> Entries<'a> {
     }
 }
 
-/// The entries of an XREAD/XREADGROUP reply (nil: none).
+/// The entries of an XREAD reply (nil: none).
 fn stream_entries(reply: &Reply) -> Result<Entries<'_>, String> {
     let streams = match reply {
         Reply::Error(text) => return Err(text.clone()),
@@ -427,7 +427,7 @@ impl<'a> Resp<'a> {
 }
 
 /// The entries of the RESP2 text of an XREADGROUP reply (nil: none), in the shape
-/// [`stream_entries`] accepts.
+/// [`stream_entries`] gives.
 fn resp_entries(bytes: &[u8]) -> Result<Entries<'_>, String> {
     let mut resp = Resp::new(bytes);
     let mut entries = Entries::default();

@@ -263,7 +263,7 @@ pub fn record_to_py<'py>(py: Python<'py>, record: Record) -> PyResult<Bound<'py,
             dict.set_item("value", record_to_py(py, *value)?)?;
             dict.into_any()
         }
-        Record::Key(entry) => key_entry_to_py(py, entry)?,
+        Record::Key(entry) => key_entry_to_py(py, &entry)?,
     })
 }
 
@@ -280,8 +280,8 @@ pub fn record_to_py_record(py: Python<'_>, record: Record) -> PyResult<Record> {
 /// A KeysReader record. RedisGears builds it as a hash-set record and converts it to
 /// a dict in the iteration order of its hash table, which for these four names is
 /// `event`, `key`, `type`, `value` (and `event`, `key` when values are not read).
-pub fn key_entry_to_py<'py>(py: Python<'py>, entry: KeyEntry) -> PyResult<Bound<'py, PyAny>> {
-    key_entry_dict(py, &entry).map(Bound::into_any)
+pub fn key_entry_to_py<'py>(py: Python<'py>, entry: &KeyEntry) -> PyResult<Bound<'py, PyAny>> {
+    key_entry_dict(py, entry).map(Bound::into_any)
 }
 
 fn key_entry_dict<'py>(py: Python<'py>, entry: &KeyEntry) -> PyResult<Bound<'py, PyDict>> {
@@ -391,7 +391,7 @@ mod tests {
                 event: None,
                 value: Some((KeyType::String, KeyValue::String(b"\xff".to_vec()))),
             };
-            let record = key_entry_to_py(py, entry).expect("converts");
+            let record = key_entry_to_py(py, &entry).expect("converts");
             assert_eq!(
                 record.str().expect("str").to_string_lossy(),
                 "{'event': None, 'key': 'k', 'type': 'string', 'value': bytearray(b'\\xff')}"

@@ -68,7 +68,7 @@ impl KeyRecordText {
     pub fn text(&self) -> String {
         key_entry_repr(&self.0).unwrap_or_else(|| {
             Python::attach(|py| {
-                key_entry_to_py(py, self.0.clone())
+                key_entry_to_py(py, &self.0)
                     .and_then(|dict| dict.str())
                     .map(|text| text.to_string_lossy().into_owned())
                     .unwrap_or_default()
@@ -176,20 +176,27 @@ impl Callback for StrCallback {
         Python::attach(|py| {
             // A KeysReader record no step changed keeps its entry; its text is
             // written when someone asks for it.
-            let record = match record {
+            let event = match record {
                 Record::Opaque(value) if value.as_any().is::<EventRecord>() => {
-                    match value.into_any().downcast::<EventRecord>() {
-                        Ok(event) => match event.into_unchanged_entry(py) {
-                            Ok(entry) => return Ok(Record::Opaque(Box::new(KeyRecordText(entry)))),
-                            Err(event) => Record::Opaque(event),
-                        },
-                        Err(_) => return Ok(Record::Nil),
-                    }
+                    value.into_any().downcast::<EventRecord>().ok()
                 }
-                other => other,
+                other => {
+                    let object = record_to_py(py, other).map_err(|e| step_error(py, &e))?;
+                    return to_str_record(&object).map_err(|e| step_error(py, &e));
+                }
             };
-            let object = record_to_py(py, record).map_err(|e| step_error(py, &e))?;
-            to_str_record(&object).map_err(|e| step_error(py, &e))
+            match event.map(|event| event.into_unchanged_entry(py)) {
+                Some(Ok(entry)) => Ok(Record::Opaque(Box::new(KeyRecordText(entry)))),
+                Some(Err(changed)) => {
+                    // (A dict that can not be made, out of memory, reads as None, as
+                    // any record the step can not see.)
+                    let object = changed
+                        .object(py)
+                        .unwrap_or_else(|_| py.None().into_bound(py));
+                    to_str_record(&object).map_err(|e| step_error(py, &e))
+                }
+                None => Ok(Record::Nil),
+            }
         })
     }
 
@@ -438,7 +445,7 @@ mod tests {
                 value,
             };
             let expected = Python::attach(|py| {
-                let dict = key_entry_to_py(py, entry.clone()).expect("converts");
+                let dict = key_entry_to_py(py, &entry).expect("converts");
                 dict.str().expect("str").to_string_lossy().into_owned()
             });
             assert_eq!(key_entry_repr(&entry).is_some(), native, "{expected}");

@@ -2,17 +2,19 @@
 //! fires.
 //!
 //! Registrations are kept in the order they were made (RG.DUMPREGISTRATIONS lists
-//! them so, and events fire them so). Besides the id, three indexes answer the
-//! questions the event side asks: which KeysReader registrations a key event
-//! concerns (the prefix rule of [`crate::prefix`]), which registration a trigger
-//! name runs, and which hooks a command has (newest first). The checks RedisGears
+//! them so, and events fire them so). Besides the id, indexes answer the questions
+//! the event side asks: which StreamReader registrations a stream concerns (the
+//! prefix rule of [`crate::prefix`]), which registration a trigger name runs, and
+//! which hooks a command has (newest first). KeysReader registrations need no index
+//! here: the module keeps its own copy of them for its keyspace events, taken when
+//! registrations change ([`Registry::keys_matching`] says what it must match). The checks RedisGears
 //! makes before it accepts a CommandReader registration live here too
 //! ([`Registry::verify`]), with its error texts.
 //!
 //! `P` is what the runtime keeps beside each registration (the plan with its
 //! callbacks); the registry never looks into it.
 
-use crate::prefix::PrefixIndex;
+use crate::prefix::{KeyRule, PrefixIndex};
 use crate::registration::{CommandTrigger, Mode, ReaderArgs, Registration};
 use gears_protocol::GearsId;
 use std::collections::HashMap;
@@ -45,7 +47,8 @@ impl<P> Entry<P> {
         self.id
     }
 
-    /// The registration, locked (stats are updated through it).
+    /// The registration, locked (finished executions are counted through it; read
+    /// the stats through [`Entry::counted`], which adds the triggered ones).
     pub fn registration(&self) -> MutexGuard<'_, Registration> {
         self.registration
             .lock()
@@ -85,7 +88,6 @@ pub struct Candidate<'a> {
 #[derive(Debug)]
 pub struct Registry<P> {
     entries: Vec<Arc<Entry<P>>>,
-    keys: PrefixIndex<GearsId>,
     streams: PrefixIndex<GearsId>,
     triggers: HashMap<String, GearsId>,
     /// Hooked command (lower case) → registrations, newest first.
@@ -98,7 +100,6 @@ impl<P> Default for Registry<P> {
     fn default() -> Registry<P> {
         Registry {
             entries: Vec::new(),
-            keys: PrefixIndex::new(),
             streams: PrefixIndex::new(),
             triggers: HashMap::new(),
             hooks: HashMap::new(),
@@ -170,7 +171,6 @@ impl<P> Registry<P> {
         let id = registration.id;
         match &registration.reader {
             ReaderArgs::Keys(keys) => {
-                self.keys.insert(&keys.prefix, id);
                 for command in keys.commands.iter().flatten() {
                     self.keys_commands
                         .entry(command.to_ascii_lowercase())
@@ -205,7 +205,6 @@ impl<P> Registry<P> {
     pub fn remove(&mut self, id: &GearsId) -> Option<Arc<Entry<P>>> {
         let position = self.entries.iter().position(|e| e.id == *id)?;
         let entry = self.entries.remove(position);
-        self.keys.remove(id);
         self.streams.remove(id);
         self.triggers.retain(|_, trigger| trigger != id);
         unlink(&mut self.hooks, id);
@@ -220,7 +219,14 @@ impl<P> Registry<P> {
 
     /// The KeysReader registrations whose prefix rule matches `key`, oldest first.
     pub fn keys_matching(&self, key: &[u8]) -> Vec<Arc<Entry<P>>> {
-        self.resolve(&self.keys.matching(key))
+        self.entries
+            .iter()
+            .filter(|entry| {
+                matches!(&entry.registration().reader,
+                    ReaderArgs::Keys(keys) if KeyRule::from_prefix(&keys.prefix).matches(key))
+            })
+            .cloned()
+            .collect()
     }
 
     /// The StreamReader registrations whose prefix rule matches `key`, oldest first.
@@ -230,7 +236,9 @@ impl<P> Registry<P> {
 
     /// Whether any KeysReader registration exists.
     pub fn has_keys_registrations(&self) -> bool {
-        !self.keys.is_empty()
+        self.entries
+            .iter()
+            .any(|entry| matches!(entry.registration().reader, ReaderArgs::Keys(_)))
     }
 
     /// Whether any StreamReader registration exists.

@@ -31,7 +31,9 @@
 //!   `on_run_done` with how many ids it read when it finishes. If the execution could not
 //!   be started at all, report [`RunOutcome::Aborted`] right away.
 //! * [`StreamAction::Ack`]: `XACK key group <the ids of the run that just finished>`, then,
-//!   if `trim_to` is `Some(n)`, `XTRIM key MAXLEN n`.
+//!   if `trim_to` is `Some(_)`, trim what the run read (the module trims by id,
+//!   `XTRIM key MINID`; `n` is the count of entries still pending, which a length
+//!   trim would use).
 //! * [`StreamAction::ArmTimer`] / [`StreamAction::CancelTimer`]: a Redis timer that calls
 //!   `on_timer(key, token, now)`. Cancelling is only an optimisation: a fired timer whose
 //!   token is stale is ignored.
@@ -49,11 +51,11 @@
 //! * A run that is in flight when the per-stream data is dropped is kept "detached": when
 //!   it finishes successfully its entries are still acked, but it triggers nothing, and
 //!   the stream is **not trimmed** (`trim_to: None`), because entries added after the drop
-//!   were not counted and `XTRIM MAXLEN <stale count>` could delete unprocessed entries
-//!   (upstream trims with the stale count). If the stream is tracked again before the run
+//!   were not counted (upstream trims with the stale count, which can delete unprocessed
+//!   entries). If the stream is tracked again before the run
 //!   finishes, the new tracking waits for it (so there is still at most one execution per
 //!   stream), and the trim uses the new tracking's count.
-//! * The trim count never goes below the real number of unprocessed entries: every
+//! * The pending count never goes below the real number of unprocessed entries: every
 //!   `xadd` is counted, and `XLEN` counts every entry; it may be above it (entries that
 //!   were processed but not trimmed), which only keeps a few entries longer.
 //! * A failed run changes the status only while the status is `Ok`; a detached run that
@@ -187,7 +189,7 @@ pub struct StreamConfig {
     pub on_failed: OnFailedPolicy,
     /// `onFailedRetryInterval` in seconds (default 1).
     pub retry_interval_secs: u64,
-    /// `trimStream` (default true): `XTRIM MAXLEN <pending>` after each ack.
+    /// `trimStream` (default true): trim what each run read, after its ack.
     pub trim: bool,
 }
 
@@ -297,7 +299,8 @@ pub enum StreamAction {
     Ack {
         /// The stream key.
         key: Vec<u8>,
-        /// The MAXLEN to trim to, or `None` when `trimStream` is off.
+        /// The entries still pending (whether to trim at all: `None` when
+        /// `trimStream` is off or the run was detached).
         trim_to: Option<u64>,
     },
     /// Arm a timer that calls [`StreamStateMachine::on_timer`] with `key` and `token`

@@ -380,7 +380,7 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
                 .is_some_and(|name| registry().intercepts(&String::from_utf8_lossy(name)));
             intercepted && {
                 let (hooks, linked) = candidates(&argv);
-                !hooks.is_empty() || linked
+                !hooks.is_empty() || !linked.is_empty()
             }
         };
         if !hooked {
@@ -410,9 +410,11 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
 
 /// The CommandReader hooks that apply to `argv` (newest first), and the KeysReader
 /// registrations linked to its command.
-fn candidates(argv: &[&[u8]]) -> (Vec<Arc<RegistrationEntry>>, bool) {
+/// The hooks that apply to `argv` (newest first) and the `commands=` registrations
+/// it is linked to.
+fn candidates(argv: &[&[u8]]) -> (Vec<Arc<RegistrationEntry>>, Vec<Arc<RegistrationEntry>>) {
     let Some(name) = argv.first() else {
-        return (Vec::new(), false);
+        return (Vec::new(), Vec::new());
     };
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     let registry = registry();
@@ -423,8 +425,9 @@ fn candidates(argv: &[&[u8]]) -> (Vec<Arc<RegistrationEntry>>, bool) {
         .collect();
     let linked = registry
         .keys_with_command(&name)
-        .iter()
-        .any(|entry| keys_applies(entry, &name, argv));
+        .into_iter()
+        .filter(|entry| keys_applies(entry, &name, argv))
+        .collect();
     (hooks, linked)
 }
 
@@ -479,26 +482,27 @@ pub fn run_hooked(ctx: &Context, argv: Vec<Vec<u8>>) -> Option<Reply> {
     let argv = argv.to_vec();
     let views: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
     let (hooks, linked) = candidates(&views);
+    let registrations: Vec<&Arc<RegistrationEntry>> = hooks.iter().chain(&linked).collect();
     // RG.INNERHOOK itself is not denyoom, so Redis' own check did not see the
     // hooked command: it is made here, with Redis' text.
-    if (!hooks.is_empty() || linked) && over_maxmemory() && denies_oom(ctx, &hooks, &argv[0]) {
+    if !registrations.is_empty() && over_maxmemory() && denies_oom(ctx, &registrations, &argv[0]) {
         return Some(errors::oom_command_not_allowed());
     }
     if let Some((top, older)) = hooks.split_first() {
         return run_hook(ctx, top, argv, older.to_vec());
     }
-    if linked {
+    if !linked.is_empty() {
         return run_linked(ctx, argv);
     }
     // Nothing applies any more (unregistered in between): the command as sent.
     Some(run_command(ctx, &argv))
 }
 
-/// Whether `command` is refused over maxmemory: from the key specs a hook keeps,
-/// or (a command only `commands=` registrations name) from `COMMAND INFO`.
-fn denies_oom(ctx: &Context, hooks: &[Arc<RegistrationEntry>], command: &[u8]) -> bool {
+/// Whether `command` is refused over maxmemory: from the key specs the registrations
+/// that hook or link it keep, or (not activated yet) from `COMMAND INFO`.
+fn denies_oom(ctx: &Context, registrations: &[&Arc<RegistrationEntry>], command: &[u8]) -> bool {
     let name = String::from_utf8_lossy(command).to_ascii_lowercase();
-    let cached = hooks.iter().find_map(|entry| {
+    let cached = registrations.iter().find_map(|entry| {
         entry
             .payload()
             .key_specs

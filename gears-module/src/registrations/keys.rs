@@ -2,10 +2,10 @@
 //! events StreamReader registrations wait for (§3.3).
 //!
 //! The module subscribes to every keyspace event plus `keymiss` through the module
-//! API (no `notify-keyspace-events` needed), the first time a KeysReader
-//! registration is made: a server without one pays nothing. Redis cannot take a
-//! subscription back, so afterwards an atomic flag keeps the callback to one load
-//! while no KeysReader registration exists.
+//! API (no `notify-keyspace-events` needed), the first time a KeysReader or
+//! StreamReader registration is made: a server without one pays nothing. Redis
+//! cannot take a subscription back, so afterwards an atomic flag keeps the callback
+//! to one load while no such registration exists.
 //!
 //! Events are ignored while loading and on replicas. For each registration whose
 //! prefix rule matches the key (and whose `eventTypes` and `keyTypes` accept it),

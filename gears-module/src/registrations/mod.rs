@@ -1,5 +1,6 @@
 //! Registrations in the running server: the registry, the sessions that made them,
-//! and how a triggered registration runs (behaviour.md §2.4, §3, §5.3).
+//! and what the module keeps beside each (behaviour.md §2.4, §3, §5.3); how a
+//! triggered registration runs is in `runs`.
 //!
 //! The registry ([`gears_registrations::registry::Registry`]) lives behind one lock,
 //! held only to look things up or change them, never while Python runs: a callback

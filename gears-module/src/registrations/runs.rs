@@ -28,8 +28,8 @@ pub type OnDone = Box<dyn FnOnce(&Execution) + Send>;
 
 /// Starts an execution of `entry` over `reader`. A `sync` one runs to the end
 /// before this returns (on this thread, which must hold the Redis lock); the others
-/// are queued on the registration's worker. `on_done` gets the outcome either way,
-/// after the registration's stats count it.
+/// are queued on the registration's worker. `on_done` gets the finished execution
+/// either way (also an aborted one), after the registration's stats count it.
 pub fn trigger<R: Reader + 'static>(
     entry: &Arc<RegistrationEntry>,
     reader: R,

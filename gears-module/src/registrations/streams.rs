@@ -24,7 +24,7 @@ use gears_registrations::stream::{
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The StreamReader state of a registration.
@@ -51,7 +51,7 @@ impl StreamRegistration {
     }
 
     fn machine(&self) -> MutexGuard<'_, StreamStateMachine> {
-        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+        super::lock(&self.machine)
     }
 
     /// `(lastEstimatedLagMS, avgEstimatedLagMS, status)` for RG.DUMPREGISTRATIONS.
@@ -278,7 +278,7 @@ fn run(entry: &Arc<RegistrationEntry>, key: Vec<u8>, read: ReadKind) {
     let done_entry = entry.clone();
     let done_key = key.clone();
     let on_done = Box::new(move |execution: &Execution| {
-        let ids = std::mem::take(&mut *read_ids.lock().unwrap_or_else(PoisonError::into_inner));
+        let ids = std::mem::take(&mut *super::lock(&read_ids));
         // Only the status and the first error: not a copy of a batch's results.
         let result = match execution.ending() {
             Some((Status::Aborted, _)) | None => RunOutcome::Aborted,
