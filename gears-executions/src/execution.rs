@@ -387,11 +387,12 @@ impl Execution {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    fn execution() -> Execution {
+    /// A new execution of an empty plan.
+    pub(crate) fn execution() -> Execution {
         let plan = Arc::new(Plan {
             reader: "PythonReader".into(),
             steps: Vec::new().into(),

@@ -10,8 +10,11 @@
 
 use crate::execution::{Execution, Status, StoredResult};
 use crate::pipeline::Pipeline;
+use crate::pool::panic_message;
 use crate::reader::Reader;
 use crate::record::Record;
+use gears_protocol::errors;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,12 +54,46 @@ impl Runtime for NativeRuntime {
 }
 
 /// Runs `execution` with `reader` until it is done.
+///
+/// A panic in the reader or the steps (a bug, never the user's code, whose errors
+/// are results) ends the execution `done` with one error naming it: whoever waits
+/// for it (a blocked client, a registration's stats) is answered instead of left
+/// waiting, and the thread goes on serving.
 pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime, profile: bool) {
     let interrupter = runtime.interrupter();
     if !execution.start(interrupter.clone()) {
         // Aborted before it started: nothing to do.
         return;
     }
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        run_started(execution, reader, runtime, profile, interrupter.as_ref());
+    }));
+    if let Err(payload) = ran {
+        runtime.batch_scope(&mut || {
+            if let Some(interrupter) = &interrupter {
+                interrupter.disarm();
+            }
+        });
+        execution.finish(
+            Status::Done,
+            Vec::new(),
+            vec![errors::execution_internal_error(&panic_message(
+                payload.as_ref(),
+            ))],
+            Vec::new(),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+    }
+}
+
+fn run_started(
+    execution: &Execution,
+    reader: &mut dyn Reader,
+    runtime: &dyn Runtime,
+    profile: bool,
+    interrupter: Option<&Arc<dyn Interrupter>>,
+) {
     // Clocks are read only when profiling: a sync registration runs once per event,
     // and two clock reads per batch are a measurable share of that.
     let started = profile.then(Instant::now);
@@ -113,7 +150,7 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
             ));
         }
         // Inside the scope: disarming needs what the scope holds (the GIL).
-        if let Some(interrupter) = &interrupter {
+        if let Some(interrupter) = interrupter {
             interrupter.disarm();
         }
     });
@@ -127,4 +164,44 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
         read_duration,
         total_duration,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::tests::execution;
+    use crate::execution::Status;
+    use crate::reader::{Push, VecReader};
+
+    struct PanickingReader;
+
+    impl Reader for PanickingReader {
+        fn read(&mut self, _: &dyn Runtime, _: Push<'_>) -> Result<bool, String> {
+            panic!("a reader bug");
+        }
+    }
+
+    #[test]
+    fn records_pass_through_an_empty_plan() {
+        let execution = execution();
+        let mut reader = VecReader::new(vec![Record::Long(1), Record::Long(2)]);
+        run(&execution, &mut reader, &NativeRuntime, false);
+        assert_eq!(execution.status(), Status::Done);
+        let outcome = execution.outcome().expect("finished");
+        assert_eq!(outcome.results.len(), 2);
+        assert!(outcome.errors.is_empty());
+    }
+
+    #[test]
+    fn a_panic_while_running_ends_the_execution_with_an_error() {
+        let execution = execution();
+        run(&execution, &mut PanickingReader, &NativeRuntime, false);
+        assert_eq!(execution.status(), Status::Done);
+        let outcome = execution.outcome().expect("finished, not left running");
+        assert!(outcome.results.is_empty());
+        assert_eq!(
+            outcome.errors,
+            vec!["internal error while running the execution: a reader bug".to_owned()]
+        );
+    }
 }

@@ -14,9 +14,10 @@ use gears_executions::glob::glob_match;
 use gears_executions::reader::{KeyScanner, KeySpace};
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_protocol::Reply;
-use redis_module::{raw, Context};
-use std::os::raw::c_void;
+use redis_module::{raw, Context, RedisString};
+use std::os::raw::{c_char, c_void};
 use std::ptr;
+use std::ptr::NonNull;
 
 /// The server's keyspace.
 #[derive(Debug, Default)]
@@ -330,7 +331,16 @@ pub fn key_types_name(kind: KeyType) -> &'static str {
 /// without the type when values are not read).
 fn read_entry(ctx: &Context, key: &[u8], read_value: bool) -> KeyEntry {
     let value = if read_value {
-        let name = ctx.create_string(key.to_vec());
+        // Not `Context::create_string`: it goes through a CString and panics on a
+        // NUL, which key names may contain.
+        // SAFETY: `key` is a live slice of that length; Redis copies it.
+        let name = unsafe {
+            RedisString::from_raw_parts(
+                NonNull::new(ctx.ctx),
+                key.as_ptr().cast::<c_char>(),
+                key.len(),
+            )
+        };
         // SAFETY: `ctx` is a live context with the Redis lock held (the caller's
         // contract) and `name` a live string it made, alive for the call.
         let (kind, value) = unsafe { read_named_key(ctx.ctx, name.inner, key, true) };

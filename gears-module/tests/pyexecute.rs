@@ -173,6 +173,15 @@ fn readers() -> Result<()> {
         pyexecute(&mut client, "GB().run('missing', noScan=True)")?,
         results(&["{'event': None, 'key': 'missing', 'type': 'empty', 'value': None}"])
     );
+    // Key names are binary: one with a NUL is read by name and by scan alike.
+    client.call(&[b"SET".as_slice(), b"nul\0key", b"v"])?;
+    for script in [r"GB().run('nul\x00key', noScan=True)", r"GB().run('nul*')"] {
+        assert_eq!(
+            pyexecute(&mut client, script)?,
+            results(&["{'event': None, 'key': 'nul\\x00key', 'type': 'string', 'value': 'v'}"]),
+            "{script}"
+        );
+    }
     assert_eq!(
         pyexecute(&mut client, "GB('ShardsIDReader').run()")?,
         results(&["1"])

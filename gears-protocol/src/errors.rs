@@ -35,6 +35,13 @@ pub fn internal_error(command: &str) -> Reply {
     ))
 }
 
+/// The one error of an execution during which gears-rs itself failed (a panic in
+/// a reader or a step's machinery, never the user's code); the execution ends
+/// `done` with it, so whoever waits for it gets an answer.
+pub fn execution_internal_error(message: &str) -> String {
+    format!("internal error while running the execution: {message}")
+}
+
 // ---------------------------------------------------------------- configuration
 
 /// CONFIGGET of a name that is neither a config nor in the extra dictionary.
