@@ -19,6 +19,7 @@ pub mod entry;
 pub mod info;
 pub mod keyspace;
 pub mod log;
+pub mod published;
 pub mod python_host;
 pub mod raw_call;
 pub mod redis_access;

@@ -272,14 +272,18 @@ impl<P> Registry<P> {
         !self.hooks.is_empty() || !self.keys_commands.is_empty()
     }
 
-    /// Whether `command` (any case) has a hook or a linked KeysReader registration
-    /// (the command filter has to look at its arguments).
-    pub fn intercepts(&self, command: &str) -> bool {
-        if !self.has_command_hooks() {
-            return false;
-        }
-        let command = command.to_ascii_lowercase();
-        self.hooks.contains_key(&command) || self.keys_commands.contains_key(&command)
+    /// The commands (lowercase, sorted) that have a hook or a linked KeysReader
+    /// registration: the ones whose arguments the command filter has to look at.
+    pub fn intercepted_commands(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .hooks
+            .keys()
+            .chain(self.keys_commands.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Whether `command` (any case) has a hook.
@@ -456,6 +460,30 @@ mod tests {
         registry.remove(&id(2));
         registry.remove(&id(1));
         assert!(!registry.is_hooked("hset"));
+    }
+
+    #[test]
+    fn intercepted_commands_are_the_hooked_and_the_linked_ones_once_each() {
+        let mut registry = Registry::new();
+        assert!(registry.intercepted_commands().is_empty());
+        registry.insert(registration(1, hook("HSET"), Mode::Sync), ());
+        registry.insert(registration(2, hook("hset"), Mode::Sync), ());
+        let linked = KeysArgs {
+            prefix: b"user:*".to_vec(),
+            event_types: None,
+            key_types: None,
+            read_value: true,
+            commands: Some(vec!["Set".to_owned(), "hset".to_owned()]),
+        };
+        registry.insert(registration(3, ReaderArgs::Keys(linked), Mode::Sync), ());
+        registry.insert(registration(4, keys("plain:*"), Mode::Sync), ());
+        assert_eq!(registry.intercepted_commands(), vec!["hset", "set"]);
+        registry.remove(&id(3));
+        assert_eq!(registry.intercepted_commands(), vec!["hset"]);
+        registry.remove(&id(1));
+        registry.remove(&id(2));
+        assert!(registry.intercepted_commands().is_empty());
+        assert!(!registry.has_command_hooks());
     }
 
     #[test]

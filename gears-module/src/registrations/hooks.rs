@@ -18,6 +18,7 @@
 
 use super::{lock, registry, run_for_client, run_inline, RegistrationEntry};
 use crate::blocked::BlockedClient;
+use crate::published::{LocalCopy, Published};
 use crate::redis_access::{call, with_redis};
 use gears_executions::execution::{Execution, Outcome};
 use gears_protocol::{errors, Reply};
@@ -304,9 +305,34 @@ fn token() -> &'static str {
     TOKEN.get_or_init(super::sessions::random_session_id)
 }
 
+/// The commands the filter looks further at (hooked, or linked to a KeysReader
+/// `commands=` registration), lowercase: the filter sees every command a client
+/// sends and most are none of these, so it decides on the name alone, without a
+/// lock or an allocation (read through a per-thread copy, see
+/// [`crate::published`]).
+static INTERCEPTED: Published<Vec<Vec<u8>>> = Published::new();
+
+thread_local! {
+    static LOCAL_INTERCEPTED: LocalCopy<Vec<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Whether the command `name` (any case) is one the filter looks further at.
+fn intercepted(name: &[u8]) -> bool {
+    INTERCEPTED
+        .read(&LOCAL_INTERCEPTED)
+        .is_some_and(|names| names.iter().any(|known| known.eq_ignore_ascii_case(name)))
+}
+
 /// Called after registrations changed: installs the filter with the first hook.
 pub fn registrations_changed() {
-    let active = registry().has_command_hooks();
+    let (active, names) = {
+        let registry = registry();
+        (
+            registry.has_command_hooks(),
+            registry.intercepted_commands(),
+        )
+    };
+    INTERCEPTED.publish(names.into_iter().map(String::into_bytes).collect());
     ACTIVE.store(active, Ordering::Release);
     if active && !FILTER_INSTALLED.swap(true, Ordering::AcqRel) {
         install_filter();
@@ -338,6 +364,21 @@ fn install_filter() {
 
 /// The filtered command's arguments, borrowed from Redis for as long as the filter
 /// runs (an argument that can not be read is empty).
+/// The command's name (its first argument) in a filter context.
+///
+/// # Safety
+/// `fctx` is the live filter context Redis passed in; the slice is used only while
+/// the filter runs, before any argument is inserted.
+unsafe fn command_name<'a>(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Option<&'a [u8]> {
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let get = unsafe { raw::RedisModule_CommandFilterArgGet }?;
+    // SAFETY: the caller's contract; position 0 exists in every command (Redis
+    // gives NULL otherwise, checked).
+    let name = unsafe { get(fctx, 0) };
+    // SAFETY: a live module string, per the caller's contract.
+    (!name.is_null()).then(|| unsafe { crate::keyspace::string_bytes(name) })
+}
+
 fn filter_args<'a>(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Vec<&'a [u8]> {
     // SAFETY: reading function pointers that RedisModule_Init has filled.
     let (Some(count), Some(get)) = (unsafe { raw::RedisModule_CommandFilterArgsCount }, unsafe {
@@ -367,21 +408,20 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
         return;
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Every command a client sends passes here once a hook exists: its name
+        // alone decides whether to look further.
+        // SAFETY: fctx is the live filter context Redis passed in.
+        if !unsafe { command_name(fctx) }.is_some_and(intercepted) {
+            return;
+        }
         let flags = crate::redis_access::server_flags();
         if flags & (raw::REDISMODULE_CTX_FLAGS_SLAVE | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0 {
             return;
         }
-        // Every command a client sends passes here once a hook exists: only a hooked
-        // or linked command name makes it look further.
         let hooked = {
             let argv = filter_args(fctx);
-            let intercepted = argv
-                .first()
-                .is_some_and(|name| registry().intercepts(&String::from_utf8_lossy(name)));
-            intercepted && {
-                let (hooks, linked) = candidates(&argv);
-                !hooks.is_empty() || !linked.is_empty()
-            }
+            let (hooks, linked) = candidates(&argv);
+            !hooks.is_empty() || !linked.is_empty()
         };
         if !hooked {
             return;

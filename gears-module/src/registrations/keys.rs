@@ -16,6 +16,7 @@
 
 use super::{hooks, registry, running_here, trigger, RegistrationEntry};
 use crate::keyspace::{key_types_name, read_named_key};
+use crate::published::{LocalCopy, Published};
 use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
@@ -27,8 +28,8 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 static SUBSCRIBED: AtomicBool = AtomicBool::new(false);
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -52,34 +53,16 @@ struct Targets {
     streams: bool,
 }
 
-static TARGETS: Mutex<Option<Arc<Targets>>> = Mutex::new(None);
-
-/// Bumped after every change of [`TARGETS`].
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// What keyspace events look at, published when registrations change (read
+/// through a per-thread copy: see [`crate::published`]).
+static TARGETS: Published<Targets> = Published::new();
 
 thread_local! {
-    /// This thread's copy of [`TARGETS`] and the generation it was taken at.
-    /// Events fire on the main thread and on the workers' commands alike; a shared
-    /// copy's reference count would bounce between their caches once per event,
-    /// while a generation that rarely changes stays in every cache. (A thread's
-    /// copy keeps removed registrations alive until its next event.)
-    static LOCAL_TARGETS: RefCell<Option<(u64, Rc<Targets>)>> = const { RefCell::new(None) };
+    static LOCAL_TARGETS: LocalCopy<Targets> = const { RefCell::new(None) };
 }
 
 fn targets() -> Option<Rc<Targets>> {
-    let generation = GENERATION.load(Ordering::Acquire);
-    LOCAL_TARGETS.with(|local| {
-        if let Some((taken, targets)) = &*local.borrow() {
-            if *taken == generation {
-                return Some(targets.clone());
-            }
-        }
-        let fresh = super::lock(&TARGETS)
-            .as_ref()
-            .map(|targets| Rc::new(Targets::clone(targets)));
-        *local.borrow_mut() = fresh.clone().map(|targets| (generation, targets));
-        fresh
-    })
+    TARGETS.read(&LOCAL_TARGETS)
 }
 
 /// Called after registrations were added or removed: subscribes on the first
@@ -109,8 +92,7 @@ pub fn registrations_changed() {
         }
     };
     let active = !targets.keys.is_empty() || targets.streams;
-    *super::lock(&TARGETS) = Some(Arc::new(targets));
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    TARGETS.publish(targets);
     ACTIVE.store(active, Ordering::Release);
     if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {
         subscribe();
