@@ -23,8 +23,14 @@ unsafe impl Send for BlockedClient {}
 
 impl BlockedClient {
     /// Blocks the client of `ctx` (no timeout: the execution decides when it ends).
-    /// `None` when the client cannot be blocked (MULTI, Lua, DENY_BLOCKING).
+    /// `None` when the client cannot be blocked (MULTI, Lua, DENY_BLOCKING, which
+    /// includes a command an execution runs through `execute()`). Redis 7.0 blocks
+    /// such a client anyway and then fails an assertion when the command returns,
+    /// so the check is made here, for every caller.
     pub fn block(ctx: &Context) -> Option<BlockedClient> {
+        if !BlockedClient::allowed(ctx) {
+            return None;
+        }
         // SAFETY: reading a function pointer that RedisModule_Init has filled.
         let block = unsafe { raw::RedisModule_BlockClient }?;
         // SAFETY: ctx is a command context; no callbacks are given, so Redis never

@@ -19,7 +19,14 @@ pub fn send_reply(ctx: &Context, reply: &Reply) {
         }
         Reply::Error(text) => {
             let text = c_text(text);
-            raw::reply_with_error(raw_ctx, text.as_ptr());
+            // Not `raw::reply_with_error`: it cuts every character to its low byte,
+            // which mangles any non-ASCII text (a Python exception's message, an
+            // echoed argument). Redis itself turns line breaks into spaces.
+            // SAFETY: reading a function pointer that RedisModule_Init has filled.
+            if let Some(reply_with_error) = unsafe { raw::RedisModule_ReplyWithError } {
+                // SAFETY: a reply context; `text` is NUL-terminated and alive for the call.
+                unsafe { reply_with_error(raw_ctx, text.as_ptr()) };
+            }
         }
         Reply::Bulk(bytes) => {
             raw::reply_with_string_buffer(raw_ctx, bytes.as_ptr().cast::<c_char>(), bytes.len());

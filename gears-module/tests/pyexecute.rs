@@ -446,8 +446,50 @@ fn nothing_a_script_does_crashes_the_server() -> Result<()> {
             "Can not run gears inside a multi exec, lua, or when blocking is not allowed"
         )])
     );
+    // An execution that waits for another through execute() cannot block: it gets
+    // RedisGears' error instead of tripping Redis' assertion on blocked clients.
+    let Reply::Bulk(slow) = pyexecute_unblocking(
+        &mut client,
+        "import time\nGB('ShardsIDReader').map(lambda x: time.sleep(1) or x).run()",
+    )?
+    else {
+        panic!("an execution id");
+    };
+    let slow = String::from_utf8_lossy(&slow).into_owned();
+    let reply = pyexecute(
+        &mut client,
+        &format!(
+            "GB('ShardsIDReader').map(lambda x: str(execute('RG.GETRESULTSBLOCKING', '{slow}'))).run()"
+        ),
+    )?;
+    let errors = errors_of(&reply);
+    assert!(
+        errors[0].contains(
+            "Can not run gears inside a multi exec, lua, or when blocking is not allowed"
+        ),
+        "{reply}"
+    );
     assert_eq!(client.cmd("PING")?, Reply::simple("PONG"));
     assert!(server.is_running());
+    Ok(())
+}
+
+fn pyexecute_unblocking(client: &mut Client, script: &str) -> Result<Reply> {
+    client.call(&["RG.PYEXECUTE", script, "UNBLOCKING"])
+}
+
+/// Error replies carry non-ASCII text as it is (UTF-8), from Python and from
+/// echoed arguments alike.
+#[test]
+fn error_replies_keep_non_ascii_text() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let text = error_text(&pyexecute(&mut client, "raise Exception('température ١')")?);
+    assert!(text.contains("Exception: température ١"), "{text}");
+    assert_eq!(
+        client.call(&["RG.CONFIGGET", "é"])?,
+        Reply::array([Reply::error("(error) Unsupported config parameter: é")])
+    );
     Ok(())
 }
 

@@ -231,6 +231,40 @@ fn async_registrations_run_every_event_and_keep_stats() -> Result<()> {
     Ok(())
 }
 
+/// MaxExecutionsPerRegistration 0 (or less) means no limit per registration, as in
+/// RedisGears; MaxExecutions still bounds the whole list.
+#[test]
+fn max_executions_per_registration_zero_keeps_every_execution() -> Result<()> {
+    let server = server(&["MaxExecutionsPerRegistration", "0", "MaxExecutions", "8"])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "GB().foreach(lambda r: execute('INCR', 'count')).register(prefix='k:*', mode='sync')",
+    )?;
+    let listed = |client: &mut Client| -> Result<usize> {
+        match client.call(&["RG.DUMPEXECUTIONS"])? {
+            Reply::Array(listed) => Ok(listed.len()),
+            other => bail!("RG.DUMPEXECUTIONS is not an array: {other}"),
+        }
+    };
+    for n in 0..5 {
+        client.call(&["SET", &format!("k:{n}"), "v"])?;
+    }
+    assert_eq!(listed(&mut client)?, 5);
+    for n in 5..20 {
+        client.call(&["SET", &format!("k:{n}"), "v"])?;
+    }
+    assert_eq!(listed(&mut client)?, 8);
+    client.cmd("RG.CONFIGSET MaxExecutionsPerRegistration -1")?;
+    client.cmd("RG.CONFIGSET MaxExecutions 0")?;
+    for n in 20..40 {
+        client.call(&["SET", &format!("k:{n}"), "v"])?;
+    }
+    assert_eq!(listed(&mut client)?, 28);
+    assert_eq!(client.call(&["GET", "count"])?, Reply::bulk("40"));
+    Ok(())
+}
+
 /// An async execution sees the value its own event left, even when later writes
 /// change the key before the execution runs (the key is read in the event).
 #[test]

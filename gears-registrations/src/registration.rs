@@ -303,10 +303,15 @@ pub struct RecentExecutions {
 
 impl RecentExecutions {
     /// Records a finished execution and hands `drop` the ones that no longer fit
-    /// under `cap` (0 or less keeps none), oldest first.
+    /// under `cap`, oldest first; 0 or less means no limit, as in RedisGears.
     pub fn push(&mut self, id: GearsId, cap: i64, mut drop: impl FnMut(GearsId)) {
         self.ids.push_back(id);
-        let keep = usize::try_from(cap).unwrap_or(0);
+        let Ok(keep) = usize::try_from(cap) else {
+            return;
+        };
+        if keep == 0 {
+            return;
+        }
         let over = self.ids.len().saturating_sub(keep);
         for old in self.ids.drain(..over) {
             drop(old);
@@ -340,7 +345,10 @@ mod tests {
         assert_eq!(push(&mut recent, 3, 2), vec![id(1)]);
         recent.forget(&id(2));
         assert_eq!(recent.ids().copied().collect::<Vec<_>>(), vec![id(3)]);
-        assert_eq!(push(&mut recent, 4, 0), vec![id(3), id(4)]);
+        // 0 or less: no limit.
+        assert!(push(&mut recent, 4, 0).is_empty());
+        assert!(push(&mut recent, 5, -1).is_empty());
+        assert_eq!(push(&mut recent, 6, 1), vec![id(3), id(4), id(5)]);
     }
 
     use super::*;

@@ -245,7 +245,15 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-    let cap = state::hot().max_executions_per_registration;
+    let hot = state::hot();
+    // 0 or less means no limit per registration (as in RedisGears); the list of
+    // executions then still holds at most MaxExecutions, so a registration's ids
+    // beyond that many are no longer listed anyway and need not be kept.
+    let cap = if hot.max_executions_per_registration > 0 {
+        hot.max_executions_per_registration
+    } else {
+        hot.max_executions
+    };
     lock(&entry.payload().recent).push(id, cap, unlist);
 }
 
