@@ -231,6 +231,34 @@ fn async_registrations_run_every_event_and_keep_stats() -> Result<()> {
     Ok(())
 }
 
+/// A failure at the bottom of a chain of sync triggers comes back up as one error
+/// per level, each the repr of a traceback holding the one below: the texts are cut
+/// at 64 KiB, so a deep chain answers an error instead of growing without bound.
+#[test]
+fn a_failure_deep_in_a_chain_of_triggers_answers_a_bounded_error() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "def f(a):\n    \
+             n = int(a[1])\n    \
+             if n == 0:\n        raise Exception('bottom')\n    \
+             return execute('RG.TRIGGER', 'rec', str(n - 1))\n\
+         GB('CommandReader').map(f).register(trigger='rec', mode='sync')",
+    )?;
+    let Reply::Error(shallow) = client.call(&["RG.TRIGGER", "rec", "2"])? else {
+        bail!("not an error");
+    };
+    assert!(shallow.contains("Exception: bottom"), "{shallow}");
+    let Reply::Error(deep) = client.call(&["RG.TRIGGER", "rec", "40"])? else {
+        bail!("not an error");
+    };
+    assert!(deep.len() <= 64 * 1024, "{} bytes", deep.len());
+    assert!(deep.ends_with("... (error text truncated at 65536 bytes)"));
+    assert_eq!(client.cmd("PING")?, Reply::simple("PONG"));
+    Ok(())
+}
+
 /// MaxExecutionsPerRegistration 0 (or less) means no limit per registration, as in
 /// RedisGears; MaxExecutions still bounds the whole list.
 #[test]

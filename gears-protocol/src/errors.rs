@@ -42,6 +42,31 @@ pub fn execution_internal_error(message: &str) -> String {
     format!("internal error while running the execution: {message}")
 }
 
+/// The longest error text an execution keeps, in bytes.
+///
+/// An error that reaches Python again (through `execute('RG.TRIGGER', ...)`, a
+/// hook's `call_next`) is raised as `gears.error` and then written as the repr of a
+/// traceback that contains it, which escapes it once more: a failure at the bottom
+/// of a chain of twenty sync triggers would grow to gigabytes. A traceback is a few
+/// kilobytes; this leaves room for long messages and stops the growth.
+pub const ERROR_TEXT_LIMIT: usize = 64 * 1024;
+
+/// `text` cut to at most [`ERROR_TEXT_LIMIT`] bytes (at a character boundary), with
+/// a note saying it was.
+pub fn limited_error_text(mut text: String) -> String {
+    if text.len() <= ERROR_TEXT_LIMIT {
+        return text;
+    }
+    let marker = format!("... (error text truncated at {ERROR_TEXT_LIMIT} bytes)");
+    let mut end = ERROR_TEXT_LIMIT - marker.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&marker);
+    text
+}
+
 // ---------------------------------------------------------------- configuration
 
 /// CONFIGGET of a name that is neither a config nor in the extra dictionary.

@@ -32,6 +32,11 @@ const UNPRINTABLE: &str = "<unprintable object>";
 /// `attempt_traceback` is the `PythonAttemptTraceback` configuration. Strings with lone
 /// surrogates are encoded lossily (U+FFFD), never panicking.
 pub fn error_text(py: Python<'_>, err: &PyErr, attempt_traceback: bool) -> String {
+    gears_protocol::errors::limited_error_text(full_error_text(py, err, attempt_traceback))
+}
+
+/// [`error_text`] without the length limit.
+fn full_error_text(py: Python<'_>, err: &PyErr, attempt_traceback: bool) -> String {
     let value = err.value(py);
     if err.is_instance_of::<GearsFlatError>(py) {
         if let Ok(text) = value.str() {
@@ -97,6 +102,22 @@ mod tests {
             .expect("set flat_error");
         py.run(source, Some(&globals), None)
             .expect_err("the source raises")
+    }
+
+    #[test]
+    fn a_huge_error_text_is_cut_with_a_note() {
+        python();
+        Python::attach(|py| {
+            let err = raised(py, c"raise Exception('\\u00e9' * 100000)");
+            let text = error_text(py, &err, false);
+            assert!(text.len() <= gears_protocol::errors::ERROR_TEXT_LIMIT);
+            assert!(text.starts_with("Error type: <class 'Exception'>, Value: \u{e9}\u{e9}"));
+            assert!(
+                text.ends_with("... (error text truncated at 65536 bytes)"),
+                "{}",
+                &text[text.len() - 60..]
+            );
+        });
     }
 
     #[test]
