@@ -122,6 +122,22 @@ fn sugar_operations() -> Result<()> {
         )?,
         results(&["1", "4"])
     );
+    // limit takes any int, bool included, and a negative one is a huge one, as
+    // RedisGears' cast to size_t makes it.
+    for (limit, expected) in [
+        ("True", vec!["0"]),
+        ("-1", vec!["0", "1", "2"]),
+        ("2, -3", vec![]),
+    ] {
+        assert_eq!(
+            pyexecute(
+                &mut client,
+                &format!("GB('PythonReader').limit({limit}).run(lambda: (yield from range(3)))")
+            )?,
+            results(&expected),
+            "limit({limit})"
+        );
+    }
     // accumulate with no input emits nothing.
     assert_eq!(
         pyexecute(
@@ -172,6 +188,24 @@ fn readers() -> Result<()> {
     assert_eq!(
         pyexecute(&mut client, "GB().run('missing', noScan=True)")?,
         results(&["{'event': None, 'key': 'missing', 'type': 'empty', 'value': None}"])
+    );
+    // A hash or stream field name that is not UTF-8 is a bytes dict key (a value
+    // that is not UTF-8 is a bytearray, which cannot be a dict key).
+    client.call(&[b"HSET".as_slice(), b"hbin", b"f\xff", b"v\xfe", b"g", b"w"])?;
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB().map(lambda r: repr(r['value'])).run('hbin')"
+        )?,
+        results(&["{b'f\\xff': bytearray(b'v\\xfe'), 'g': 'w'}"])
+    );
+    client.call(&[b"XADD".as_slice(), b"sbin", b"1-1", b"f\xff", b"v"])?;
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('StreamReader').map(lambda r: repr(r['value'])).run('sbin')"
+        )?,
+        results(&["{b'f\\xff': 'v'}"])
     );
     // Key names are binary: one with a NUL is read by name and by scan alike.
     client.call(&[b"SET".as_slice(), b"nul\0key", b"v"])?;
@@ -476,6 +510,33 @@ fn nothing_a_script_does_crashes_the_server() -> Result<()> {
 
 fn pyexecute_unblocking(client: &mut Client, script: &str) -> Result<Reply> {
     client.call(&["RG.PYEXECUTE", script, "UNBLOCKING"])
+}
+
+/// An `atomic()` block left open by the code that opened it is closed when that
+/// code returns: a step's block would otherwise keep the Redis lock for good, and a
+/// script's would refuse every later `atomic()` on the main thread.
+#[test]
+fn an_atomic_block_left_open_is_closed() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let reply = pyexecute(
+        &mut client,
+        "def f(x):\n    a = atomic()\n    a.__enter__()\n    return 1\n\
+         GB('PythonReader').map(f).run(lambda: 1)",
+    )?;
+    assert_eq!(reply, results(&["1"]));
+    assert_eq!(client.cmd("PING")?, Reply::simple("PONG"));
+    assert_eq!(
+        pyexecute(&mut client, "a = atomic()\na.__enter__()")?,
+        Reply::ok()
+    );
+    assert_eq!(
+        pyexecute(&mut client, "with atomic():\n    execute('SET', 'y', '1')")?,
+        Reply::ok()
+    );
+    assert_eq!(client.cmd("GET y")?, Reply::bulk("1"));
+    assert!(server.log().contains("an atomic() block was left open"));
+    Ok(())
 }
 
 /// Error replies carry non-ASCII text as it is (UTF-8), from Python and from

@@ -393,14 +393,13 @@ impl PyFlatExecution {
         }
         let number = |index: usize| -> PyResult<u64> {
             let value = args.get_item(index)?;
-            if value.cast::<PyInt>().is_err() || value.cast::<PyBool>().is_ok() {
+            // Any int, bool included (RedisGears checks PyLong_Check).
+            if value.cast::<PyInt>().is_err() {
                 return Err(gears_error("limit argument must be a number"));
             }
-            // A negative number passes nothing (len) or skips nothing (offset).
-            Ok(value
-                .extract::<i64>()
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .unwrap_or(u64::MAX))
+            // RedisGears casts the C long to size_t: a negative number is a huge
+            // one (len -1 passes everything, offset -1 skips everything).
+            Ok(value.extract::<i64>().map(|n| n as u64).unwrap_or(u64::MAX))
         };
         let len = number(0)?;
         let offset = if args.len() == 2 { number(1)? } else { 0 };

@@ -10,6 +10,7 @@ use crate::gears_module::GearsForceStopped;
 use crate::records::{
     bytes_to_py, key_entry_to_py, py_to_record, record_to_py, record_to_py_record,
 };
+use crate::runtime_functions::closing_atomic;
 use gears_executions::plan::{Callback, StepError, StepResult};
 use gears_executions::record::Record;
 use gears_executions::runner::{Interrupter, Runtime};
@@ -85,10 +86,7 @@ impl PyCallback {
         py: Python<'py>,
         args: A,
     ) -> StepResult<Bound<'py, PyAny>> {
-        self.function
-            .bind(py)
-            .call1(args)
-            .map_err(|e| step_error(py, &e))
+        closing_atomic(|| self.function.bind(py).call1(args)).map_err(|e| step_error(py, &e))
     }
 }
 
@@ -236,7 +234,7 @@ pub struct PyRuntime;
 
 impl Runtime for PyRuntime {
     fn batch_scope(&self, work: &mut dyn FnMut()) {
-        Python::attach(|_| work());
+        Python::attach(|_| closing_atomic(work));
     }
 
     fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {
@@ -261,7 +259,7 @@ pub struct PyInlineRuntime;
 
 impl Runtime for PyInlineRuntime {
     fn batch_scope(&self, work: &mut dyn FnMut()) {
-        Python::attach(|_| work());
+        Python::attach(|_| closing_atomic(work));
     }
 
     fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {

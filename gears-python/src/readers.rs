@@ -16,7 +16,7 @@ use crate::builder::ReaderRequest;
 use crate::callback::PyRuntime;
 use crate::errors::{error_text, run_error_text};
 use crate::host::host;
-use crate::records::{bytes_to_py, py_to_record};
+use crate::records::{bytes_to_py, field_name_to_py, py_to_record};
 use gears_executions::reader::{KeyNamesReader, KeySpace, KeysReader, Push, Reader};
 use gears_executions::runner::Runtime;
 use gears_protocol::Reply;
@@ -91,45 +91,47 @@ impl Reader for PythonReader {
         // The GIL is held for the whole batch: pulling from the generator and every
         // step the records go through.
         Python::attach(|py| {
-            if self.iterator.is_none() {
-                let value = self.function.bind(py).call0().map_err(|e| {
-                    self.done = true;
-                    run_error_text(py, &e)
-                })?;
-                // SAFETY: the GIL is held and value is a live object.
-                let is_generator = unsafe { pyo3::ffi::PyGen_Check(value.as_ptr()) } != 0;
-                if !is_generator {
-                    // behaviour.md §3.4: a plain function's value is the only record.
-                    self.done = true;
-                    push(py_to_record(value));
-                    return Ok(false);
+            crate::runtime_functions::closing_atomic(|| {
+                if self.iterator.is_none() {
+                    let value = self.function.bind(py).call0().map_err(|e| {
+                        self.done = true;
+                        run_error_text(py, &e)
+                    })?;
+                    // SAFETY: the GIL is held and value is a live object.
+                    let is_generator = unsafe { pyo3::ffi::PyGen_Check(value.as_ptr()) } != 0;
+                    if !is_generator {
+                        // behaviour.md §3.4: a plain function's value is the only record.
+                        self.done = true;
+                        push(py_to_record(value));
+                        return Ok(false);
+                    }
+                    let iterator = value.try_iter().map_err(|e| run_error_text(py, &e))?;
+                    self.iterator = Some(iterator.unbind());
                 }
-                let iterator = value.try_iter().map_err(|e| run_error_text(py, &e))?;
-                self.iterator = Some(iterator.unbind());
-            }
-            let Some(iterator) = &self.iterator else {
-                return Ok(false);
-            };
-            let mut iterator = iterator.bind(py).clone();
-            for _ in 0..PYTHON_BATCH {
-                match iterator.next() {
-                    Some(Ok(item)) => {
-                        if !push(py_to_record(item)) {
+                let Some(iterator) = &self.iterator else {
+                    return Ok(false);
+                };
+                let mut iterator = iterator.bind(py).clone();
+                for _ in 0..PYTHON_BATCH {
+                    match iterator.next() {
+                        Some(Ok(item)) => {
+                            if !push(py_to_record(item)) {
+                                self.done = true;
+                                return Ok(false);
+                            }
+                        }
+                        Some(Err(error)) => {
+                            self.done = true;
+                            return Err(run_error_text(py, &error));
+                        }
+                        None => {
                             self.done = true;
                             return Ok(false);
                         }
                     }
-                    Some(Err(error)) => {
-                        self.done = true;
-                        return Err(run_error_text(py, &error));
-                    }
-                    None => {
-                        self.done = true;
-                        return Ok(false);
-                    }
                 }
-            }
-            Ok(true)
+                Ok(true)
+            })
         })
     }
 }
@@ -558,7 +560,7 @@ impl<'py, 'a> RecordMaker<'py, 'a> {
         if let Some((_, name)) = self.names.iter().find(|(bytes, _)| *bytes == field) {
             return name.clone();
         }
-        let name = bytes_to_py(self.py, field);
+        let name = field_name_to_py(self.py, field);
         if self.names.len() < FIELD_NAMES && name.is_instance_of::<PyString>() {
             self.names.push((field, name.clone()));
         }

@@ -15,7 +15,7 @@ use gears_executions::record::{KeyEntry, KeyType, KeyValue, OpaqueRecord, Record
 use gears_protocol::Reply;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
@@ -225,6 +225,15 @@ pub fn bytes_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
     }
 }
 
+/// The Python object of a hash or stream field name, a dict key: `str`, or `bytes`
+/// when it is not UTF-8 (a `bytearray`, what values get, cannot be a dict key).
+pub fn field_name_to_py<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyAny> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => PyString::new(py, text).into_any(),
+        Err(_) => PyBytes::new(py, bytes).into_any(),
+    }
+}
+
 /// The Python object of a runtime record: the object itself (a new reference), a
 /// `str` for a [`StrRecord`], `None` for a record of another runtime.
 pub fn opaque_to_py<'py>(py: Python<'py>, value: &dyn OpaqueRecord) -> Bound<'py, PyAny> {
@@ -353,7 +362,7 @@ pub fn hash_set_to_py<'py>(
     let dict = PyDict::new(py);
     for index in crate::dict_order::iteration_order(&fields) {
         let (field, value) = &pairs[index];
-        dict.set_item(bytes_to_py(py, field), bytes_to_py(py, value))?;
+        dict.set_item(field_name_to_py(py, field), bytes_to_py(py, value))?;
     }
     Ok(dict)
 }

@@ -196,6 +196,30 @@ thread_local! {
     static ATOMIC: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
+/// Runs `body`, Python code that a runtime boundary runs (a script, the step
+/// callbacks of a batch, `onRegistered`), and closes an `atomic()` block it opened
+/// and left open (`atomic().__enter__()` without `__exit__`). Left open, the block
+/// would keep the Redis lock after the code returned, and every client would wait
+/// forever; on the main thread it would refuse every later `atomic()`. A block the
+/// caller already had open is the caller's and stays open.
+pub fn closing_atomic<R>(body: impl FnOnce() -> R) -> R {
+    let outer = ATOMIC.with(Cell::get).is_some();
+    let result = body();
+    if !outer {
+        if let Some(taken) = ATOMIC.with(Cell::take) {
+            if let Ok(host) = the_host() {
+                host.atomic_end(taken);
+                host.log(
+                    LogLevel::Warning,
+                    "an atomic() block was left open when the Python code that opened it \
+                     returned; it was closed",
+                );
+            }
+        }
+    }
+    result
+}
+
 /// `atomic()`: a context manager that holds the Redis lock for its whole block.
 #[pyclass(module = "redisgears", name = "atomicCtx")]
 pub struct Atomic;

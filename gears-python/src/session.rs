@@ -138,10 +138,11 @@ impl Session {
         source: &[u8],
         attempt_traceback: bool,
     ) -> Result<(), ScriptError> {
-        compile(py, source)
-            .and_then(|code| code.run(Some(self.globals(py)), None))
-            .map(|_| ())
-            .map_err(|error| ScriptError::from_py(py, &error, attempt_traceback))
+        crate::runtime_functions::closing_atomic(|| {
+            compile(py, source).and_then(|code| code.run(Some(self.globals(py)), None))
+        })
+        .map(|_| ())
+        .map_err(|error| ScriptError::from_py(py, &error, attempt_traceback))
     }
 }
 

@@ -163,7 +163,7 @@ pub fn call_on_registered(entry: &RegistrationEntry) {
     };
     let attempt_traceback = state::config().python_attempt_traceback();
     Python::attach(|py| {
-        if let Err(error) = function.call0(py) {
+        if let Err(error) = gears_python::runtime_functions::closing_atomic(|| function.call0(py)) {
             let text = gears_python::error_text(py, &error, attempt_traceback);
             log::warning(&format!(
                 "onRegistered of registration {} failed: {text}",
