@@ -716,15 +716,62 @@ fn unregister_abortpending_aborts_queued_executions() -> Result<()> {
     let server = server(&[])?;
     let mut client = server.client()?;
     abort_a_backlog(&mut client, 5, Duration::from_millis(600))?;
-    // The queued ones show as aborted.
+    // Once they have all ended, none of its executions is listed any more: an
+    // unregistered registration's executions go with it, as in RedisGears.
+    assert_eq!(client.call(&["RG.DUMPEXECUTIONS"])?, Reply::array([]));
+    Ok(())
+}
+
+/// Polls RG.DUMPEXECUTIONS until it lists `expected` executions, for 10 s at most.
+fn listed_eventually(client: &mut Client, expected: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+            bail!("RG.DUMPEXECUTIONS is not an array");
+        };
+        if listed.len() == expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} executions listed, expected {expected}", listed.len());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Unregistering drops the registration's finished executions from the list (they
+/// hold its plan and, through it, its session); the one still running is unlisted
+/// when it ends. Its session goes with its last registration: the session id can be
+/// used again.
+#[test]
+fn unregister_drops_its_executions_and_its_session() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let script = "import time\n\
+         def f(r):\n    \
+             if r['key'] == 'k:slow':\n        time.sleep(0.5)\n\
+         GB().foreach(f).register(prefix='k:*', mode='async_local')";
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", script, "ID", "audit"])?,
+        Reply::ok()
+    );
+    for n in 0..3 {
+        client.call(&["SET", &format!("k:{n}"), "v"])?;
+    }
+    listed_eventually(&mut client, 3)?;
+    client.call(&["SET", "k:slow", "v"])?;
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(client.call(&["RG.UNREGISTER", &id(1)])?, Reply::ok());
+    // The running one is still listed until it ends.
     let Reply::Array(listed) = client.call(&["RG.DUMPEXECUTIONS"])? else {
         bail!("not an array");
     };
-    let aborted = listed
-        .iter()
-        .filter(|e| matches!(e, Reply::Array(f) if f.get(3) == Some(&Reply::bulk("aborted"))))
-        .count();
-    assert!(aborted >= 4, "{listed:?}");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    listed_eventually(&mut client, 0)?;
+    assert_eq!(
+        client.call(&["RG.PYEXECUTE", script, "ID", "audit"])?,
+        Reply::ok()
+    );
     Ok(())
 }
 

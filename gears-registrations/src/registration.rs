@@ -323,6 +323,11 @@ impl RecentExecutions {
         self.ids.retain(|kept| kept != id);
     }
 
+    /// Takes every id kept, oldest first, leaving none.
+    pub fn take(&mut self) -> Vec<GearsId> {
+        self.ids.drain(..).collect()
+    }
+
     /// Every id kept, oldest first.
     pub fn ids(&self) -> impl Iterator<Item = &GearsId> {
         self.ids.iter()

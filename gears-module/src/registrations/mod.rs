@@ -40,7 +40,7 @@ pub use runs::{run_for_client, run_inline, trigger, OnDone};
 use sessions::SessionRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// What the module keeps beside each registration.
@@ -65,6 +65,9 @@ pub struct Registered {
     /// it once per event, and that shared table cost more than the rest of the
     /// bookkeeping together.
     pub aborted_below: AtomicU64,
+    /// Set when it is unregistered: its executions that finish afterwards are
+    /// unlisted at once.
+    pub unregistered: AtomicBool,
     /// The execution running on the registration's worker, if one is.
     pub running: Mutex<Option<Arc<Execution>>>,
     /// The StreamReader state, for a StreamReader registration.
@@ -149,7 +152,18 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
         return false;
     };
     registrations_changed();
-    entry.payload().session.forget(id);
+    let payload = entry.payload();
+    sessions::forget(&payload.session, id);
+    // Its finished executions are no longer listed (RedisGears drops them with the
+    // registration); the ones still running or queued are unlisted as they finish.
+    let finished = {
+        let mut recent = lock(&payload.recent);
+        payload.unregistered.store(true, Ordering::Release);
+        recent.take()
+    };
+    if let Some(engine) = state::engine() {
+        engine.store.remove_all(&finished);
+    }
     if abort_pending {
         abort_pending_executions(&entry);
     }

@@ -245,6 +245,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
+
     let hot = state::hot();
     // 0 or less means no limit per registration (as in RedisGears); the list of
     // executions then still holds at most MaxExecutions, so a registration's ids
@@ -254,7 +255,15 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     } else {
         hot.max_executions
     };
-    lock(&entry.payload().recent).push(id, cap, unlist);
+    let mut recent = lock(&entry.payload().recent);
+    // Read under the lock `remove` sets it under: no execution is kept after the
+    // registration's list was emptied.
+    if entry.payload().unregistered.load(Ordering::Acquire) {
+        drop(recent);
+        unlist(id);
+        return;
+    }
+    recent.push(id, cap, unlist);
 }
 
 thread_local! {

@@ -22,7 +22,7 @@ use gears_registrations::persist::{SavedEntry, SavedRegistration};
 use gears_registrations::registration::{Mode, ReaderArgs, Registration, Stats};
 use redis_module::Context;
 use std::cell::RefCell;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// A session that registered something.
@@ -40,11 +40,6 @@ impl SessionRecord {
         self.registrations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Forgets an unregistered registration.
-    pub fn forget(&self, id: &GearsId) {
-        self.registrations().retain(|kept| kept != id);
     }
 
     /// The `PD` string of RG.DUMPREGISTRATIONS.
@@ -73,6 +68,19 @@ static SESSIONS: Mutex<Vec<Arc<SessionRecord>>> = Mutex::new(Vec::new());
 
 fn sessions() -> MutexGuard<'static, Vec<Arc<SessionRecord>>> {
     SESSIONS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Forgets an unregistered registration of `session`. A session left without
+/// registrations leaves the list, as RedisGears frees a session nothing refers to:
+/// its memory goes, and its id may be used again.
+pub fn forget(session: &Arc<SessionRecord>, id: &GearsId) {
+    // Lock order: the list, then a session's registrations (as `install`).
+    let mut all = sessions();
+    let mut registrations = session.registrations();
+    registrations.retain(|kept| kept != id);
+    if registrations.is_empty() {
+        all.retain(|listed| !Arc::ptr_eq(listed, session));
+    }
 }
 
 fn find(id: &str) -> Option<Arc<SessionRecord>> {
@@ -217,7 +225,7 @@ pub fn install(
     }
     let session = {
         let mut all = sessions();
-        match all.iter().find(|s| s.id == registration.session_id) {
+        let session = match all.iter().find(|s| s.id == registration.session_id) {
             Some(session) => session.clone(),
             None => {
                 let session = Arc::new(SessionRecord {
@@ -228,9 +236,11 @@ pub fn install(
                 all.push(session.clone());
                 session
             }
-        }
+        };
+        // Under the list's lock: a session is never listed without registrations.
+        session.registrations().push(id);
+        session
     };
-    session.registrations().push(id);
     let stream = match &registration.reader {
         ReaderArgs::Stream(args) => Some(StreamRegistration::new(args)),
         _ => None,
@@ -267,6 +277,7 @@ pub fn install(
         batching,
         recent: Mutex::new(Default::default()),
         aborted_below: AtomicU64::new(0),
+        unregistered: AtomicBool::new(false),
         running: Mutex::new(None),
         stream,
         key_specs: OnceLock::new(),
