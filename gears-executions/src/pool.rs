@@ -14,6 +14,11 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Called with a message when a job panics.
 pub type PanicHandler = Arc<dyn Fn(String) + Send + Sync>;
 
+/// Wraps each pool thread's whole life: called once on the thread with the loop
+/// that serves jobs (the module keeps a Python thread state for the thread's life,
+/// so that an abort can reach a callback however it starts).
+pub type ThreadScope = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
 /// The text of a panic payload (`panic!` with a literal or a formatted message).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -32,18 +37,35 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `threads` threads (at least one) named `<name>-<n>`.
     pub fn new(threads: usize, name: &str, on_panic: PanicHandler) -> std::io::Result<WorkerPool> {
+        WorkerPool::with_thread_scope(threads, name, on_panic, None)
+    }
+
+    /// [`WorkerPool::new`], each thread serving inside `scope`.
+    pub fn with_thread_scope(
+        threads: usize,
+        name: &str,
+        on_panic: PanicHandler,
+        scope: Option<ThreadScope>,
+    ) -> std::io::Result<WorkerPool> {
         let (sender, receiver) = unbounded::<Job>();
         let mut handles = Vec::new();
         for number in 0..threads.max(1) {
             let receiver = receiver.clone();
             let on_panic = on_panic.clone();
+            let scope = scope.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("{name}-{number}"))
                 .spawn(move || {
-                    for job in receiver.iter() {
-                        if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
-                            on_panic(panic_message(payload.as_ref()));
+                    let mut serve = || {
+                        for job in receiver.iter() {
+                            if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+                                on_panic(panic_message(payload.as_ref()));
+                            }
                         }
+                    };
+                    match scope {
+                        Some(scope) => scope(&mut serve),
+                        None => serve(),
                     }
                 })?;
             handles.push(handle);

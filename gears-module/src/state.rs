@@ -6,7 +6,7 @@
 //! brick the module, so a poisoned lock is recovered. The engine (execution store and
 //! worker pool) is created at load, sized by `ExecutionThreads`.
 
-use gears_executions::pool::WorkerPool;
+use gears_executions::pool::{ThreadScope, WorkerPool};
 use gears_executions::store::ExecutionStore;
 use gears_protocol::config::GearsConfig;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -92,7 +92,10 @@ pub fn start_engine(threads: usize) -> std::io::Result<()> {
             "internal error on an execution thread: panic: {message}; the thread keeps serving"
         ));
     });
-    let pool = WorkerPool::new(threads, "rg-execution", on_panic)?;
+    // Each execution thread keeps a Python thread state for its life (see
+    // keep_thread_state: aborts are never lost, and GIL hand-overs reuse it).
+    let scope: ThreadScope = Arc::new(gears_python::callback::keep_thread_state);
+    let pool = WorkerPool::with_thread_scope(threads, "rg-execution", on_panic, Some(scope))?;
     let _ = ENGINE.set(Engine {
         store: ExecutionStore::default(),
         pool,

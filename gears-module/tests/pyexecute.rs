@@ -392,29 +392,16 @@ fn the_reader_stops_at_the_first_error() -> Result<()> {
 fn unblocking_runs_and_abort_of_an_endless_callback() -> Result<()> {
     let mut server = server(&[])?;
     let mut client = server.client()?;
-    let Reply::Bulk(id) = client.call(&[
-        "RG.PYEXECUTE",
-        "GB('ShardsIDReader').map(lambda x: 1).run()",
-        "UNBLOCKING",
-    ])?
-    else {
-        panic!("an id")
-    };
-    let id = String::from_utf8_lossy(&id).into_owned();
+    let id = unblocking(&mut client, "GB('ShardsIDReader').map(lambda x: 1).run()")?;
     assert_eq!(
         client.call(&["RG.GETRESULTSBLOCKING", &id])?,
         results(&["1"])
     );
 
-    let Reply::Bulk(id) = client.call(&[
-        "RG.PYEXECUTE",
+    let id = unblocking(
+        &mut client,
         "def spin(x):\n    while True:\n        pass\nGB('ShardsIDReader').map(spin).run()",
-        "UNBLOCKING",
-    ])?
-    else {
-        panic!("an id")
-    };
-    let id = String::from_utf8_lossy(&id).into_owned();
+    )?;
     // The server keeps serving while Python spins on an execution thread.
     let mut other = server.client()?;
     for _ in 0..20 {
@@ -438,6 +425,46 @@ fn unblocking_runs_and_abort_of_an_endless_callback() -> Result<()> {
         results(&["2"])
     );
     assert!(server.is_running());
+    Ok(())
+}
+
+/// An abort that arrives as an execution starts, before its callback has taken
+/// the GIL, still stops the callback (it used to be lost about once in a few
+/// hundred, leaving an endless loop on an execution thread).
+#[test]
+fn an_abort_at_the_start_of_an_execution_is_never_lost() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    for _ in 0..300 {
+        let id = unblocking(
+            &mut client,
+            "def spin(x):\n    while True:\n        pass\nGB('ShardsIDReader').map(spin).run()",
+        )?;
+        // Aborted as soon as it is running: before or after its callback started.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let Reply::Array(dumped) = client.call(&["RG.DUMPEXECUTIONS"])? else {
+                panic!("an array")
+            };
+            let running = dumped.iter().any(|entry| {
+                matches!(entry, Reply::Array(fields)
+                    if fields.get(1) == Some(&Reply::bulk(id.as_str()))
+                        && fields.get(3) == Some(&Reply::bulk("running")))
+            });
+            if running || Instant::now() > deadline {
+                break;
+            }
+        }
+        assert_eq!(client.call(&["RG.ABORTEXECUTION", &id])?, Reply::ok());
+        let started = Instant::now();
+        let reply = client.call(&["RG.GETRESULTSBLOCKING", &id])?;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the abort of {id} was lost"
+        );
+        assert!(errors_of(&reply)[0].contains("forcestopped"), "{reply}");
+        assert_eq!(client.call(&["RG.DROPEXECUTION", &id])?, Reply::ok());
+    }
     Ok(())
 }
 
@@ -482,14 +509,10 @@ fn nothing_a_script_does_crashes_the_server() -> Result<()> {
     );
     // An execution that waits for another through execute() cannot block: it gets
     // RedisGears' error instead of tripping Redis' assertion on blocked clients.
-    let Reply::Bulk(slow) = pyexecute_unblocking(
+    let slow = unblocking(
         &mut client,
         "import time\nGB('ShardsIDReader').map(lambda x: time.sleep(1) or x).run()",
-    )?
-    else {
-        panic!("an execution id");
-    };
-    let slow = String::from_utf8_lossy(&slow).into_owned();
+    )?;
     let reply = pyexecute(
         &mut client,
         &format!(
@@ -508,8 +531,12 @@ fn nothing_a_script_does_crashes_the_server() -> Result<()> {
     Ok(())
 }
 
-fn pyexecute_unblocking(client: &mut Client, script: &str) -> Result<Reply> {
-    client.call(&["RG.PYEXECUTE", script, "UNBLOCKING"])
+/// Starts `script` with UNBLOCKING and returns its execution id.
+fn unblocking(client: &mut Client, script: &str) -> Result<String> {
+    match client.call(&["RG.PYEXECUTE", script, "UNBLOCKING"])? {
+        Reply::Bulk(id) => Ok(String::from_utf8_lossy(&id).into_owned()),
+        other => anyhow::bail!("not an execution id: {other}"),
+    }
 }
 
 /// An `atomic()` block left open by the code that opened it is closed when that

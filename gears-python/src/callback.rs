@@ -267,6 +267,27 @@ impl Runtime for PyInlineRuntime {
     }
 }
 
+/// Serves `body` with a Python thread state kept for the calling thread until it
+/// returns (for an execution thread: its whole life), without holding the GIL.
+///
+/// Without it the thread has a thread state only while it holds the GIL: each
+/// hand-over creates and deletes one, and an abort that arrives between two (after
+/// the execution started, before its callback took the GIL) finds no thread to
+/// raise `gears.forcestopped` in and is lost, leaving an endless callback running.
+pub fn keep_thread_state(body: &mut dyn FnMut()) {
+    // SAFETY: Python is initialized before the execution threads start. Ensure
+    // gives this thread a thread state and the GIL; SaveThread releases the GIL and
+    // keeps the state, which the GIL hand-overs inside `body` then reuse;
+    // RestoreThread and Release undo both, in order, on the same thread.
+    unsafe {
+        let gil = pyo3::ffi::PyGILState_Ensure();
+        let state = pyo3::ffi::PyEval_SaveThread();
+        body();
+        pyo3::ffi::PyEval_RestoreThread(state);
+        pyo3::ffi::PyGILState_Release(gil);
+    }
+}
+
 /// Raises `gears.forcestopped` in the thread running an execution.
 struct PyInterrupter {
     thread: std::os::raw::c_long,
@@ -287,10 +308,14 @@ impl Interrupter for PyInterrupter {
             let exception = py.get_type::<GearsForceStopped>();
             // SAFETY: the GIL is held; the thread id came from PyThread_get_thread_ident
             // on the thread that runs the execution; the exception type is a live class.
-            unsafe {
-                pyo3::ffi::PyThreadState_SetAsyncExc(self.thread, exception.as_ptr());
+            let set =
+                unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(self.thread, exception.as_ptr()) };
+            // 0: the thread has no Python thread state to set it in. The execution
+            // threads keep theirs for life ([`keep_thread_state`]), so this is not
+            // expected; the runner still sees the abort between records.
+            if set > 0 {
+                self.delivered.store(true, Ordering::SeqCst);
             }
-            self.delivered.store(true, Ordering::SeqCst);
         });
     }
 

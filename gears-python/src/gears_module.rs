@@ -59,6 +59,22 @@ pub type GearsFlatError = classes::flat_error;
 /// `redisgears.GearsForceStopped`, the Python class `gears.forcestopped`.
 pub type GearsForceStopped = classes::forcestopped;
 
+/// Puts an abort back into the calling thread when Python code that gears-rs runs
+/// for itself (not the user's callback) caught it: `error` is what that code
+/// raised. The next bytecode this thread runs, the callback's, raises it again.
+pub(crate) fn redeliver_abort(py: Python<'_>, error: &PyErr) {
+    if !error.is_instance_of::<GearsForceStopped>(py) {
+        return;
+    }
+    let exception = py.get_type::<GearsForceStopped>();
+    // SAFETY: the GIL is held; the id is the calling thread's own, which has a
+    // thread state (it is running Python); the exception type is a live class.
+    unsafe {
+        let thread = pyo3::ffi::PyThread_get_thread_ident() as std::os::raw::c_long;
+        pyo3::ffi::PyThreadState_SetAsyncExc(thread, exception.as_ptr());
+    }
+}
+
 /// `redisgears.flatError(msg)`: raises `gears.flat_error` with `msg` as its only
 /// argument, so that the execution error text is exactly `str(msg)`.
 #[pyfunction]

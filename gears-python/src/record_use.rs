@@ -56,14 +56,19 @@ pub fn reads_first_argument(function: &Bound<'_, PyAny>) -> bool {
         let module = PyModule::from_code(py, SOURCE, c"gears_record_use.py", c"gears_record_use")?;
         Ok(module.getattr("reads_first_argument")?.unbind())
     });
-    match analysis {
-        Ok(analysis) => analysis
+    let verdict = analysis.and_then(|analysis| {
+        analysis
             .bind(py)
             .call1((function,))
             .and_then(|verdict| verdict.is_truthy())
-            .unwrap_or(true),
-        Err(_) => true,
-    }
+    });
+    verdict.unwrap_or_else(|error| {
+        // An abort that landed in the analysis (it runs as the execution starts) is
+        // the execution's: it is put back for the callback, which would otherwise
+        // run unstopped.
+        crate::gears_module::redeliver_abort(py, &error);
+        true
+    })
 }
 
 #[cfg(test)]
