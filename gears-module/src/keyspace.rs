@@ -15,9 +15,8 @@ use gears_executions::reader::{KeyScanner, KeySpace};
 use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_protocol::Reply;
 use redis_module::{raw, Context, RedisString};
-use std::os::raw::{c_char, c_void};
+use std::os::raw::c_void;
 use std::ptr;
-use std::ptr::NonNull;
 
 /// The server's keyspace.
 #[derive(Debug, Default)]
@@ -333,14 +332,7 @@ fn read_entry(ctx: &Context, key: &[u8], read_value: bool) -> KeyEntry {
     let value = if read_value {
         // Not `Context::create_string`: it goes through a CString and panics on a
         // NUL, which key names may contain.
-        // SAFETY: `key` is a live slice of that length; Redis copies it.
-        let name = unsafe {
-            RedisString::from_raw_parts(
-                NonNull::new(ctx.ctx),
-                key.as_ptr().cast::<c_char>(),
-                key.len(),
-            )
-        };
+        let name = RedisString::create_from_slice(ctx.ctx, key);
         // SAFETY: `ctx` is a live context with the Redis lock held (the caller's
         // contract) and `name` a live string it made, alive for the call.
         let (kind, value) = unsafe { read_named_key(ctx.ctx, name.inner, key, true) };

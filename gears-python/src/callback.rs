@@ -81,6 +81,8 @@ impl PyCallback {
         self.call(py, args)
     }
 
+    /// The one place steps call user functions, whichever reader feeds them: an
+    /// atomic() block the function leaves open is closed here.
     fn call<'py, A: pyo3::call::PyCallArgs<'py>>(
         &self,
         py: Python<'py>,
@@ -234,7 +236,7 @@ pub struct PyRuntime;
 
 impl Runtime for PyRuntime {
     fn batch_scope(&self, work: &mut dyn FnMut()) {
-        Python::attach(|_| closing_atomic(work));
+        Python::attach(|_| work());
     }
 
     fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {
@@ -259,7 +261,7 @@ pub struct PyInlineRuntime;
 
 impl Runtime for PyInlineRuntime {
     fn batch_scope(&self, work: &mut dyn FnMut()) {
-        Python::attach(|_| closing_atomic(work));
+        Python::attach(|_| work());
     }
 
     fn interrupter(&self) -> Option<Arc<dyn Interrupter>> {

@@ -112,11 +112,7 @@ mod tests {
             let text = error_text(py, &err, false);
             assert!(text.len() <= gears_protocol::errors::ERROR_TEXT_LIMIT);
             assert!(text.starts_with("Error type: <class 'Exception'>, Value: \u{e9}\u{e9}"));
-            assert!(
-                text.ends_with("... (error text truncated at 65536 bytes)"),
-                "{}",
-                &text[text.len() - 60..]
-            );
+            assert!(text.ends_with("... (error text truncated at 65536 bytes)"));
         });
     }
 

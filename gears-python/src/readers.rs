@@ -89,50 +89,55 @@ impl Reader for PythonReader {
             return Ok(false);
         }
         // The GIL is held for the whole batch: pulling from the generator and every
-        // step the records go through.
-        Python::attach(|py| {
-            crate::runtime_functions::closing_atomic(|| {
-                if self.iterator.is_none() {
-                    let value = self.function.bind(py).call0().map_err(|e| {
+        // step the records go through. The function and the generator are user
+        // code, so an atomic() block they leave open is closed.
+        Python::attach(|py| crate::runtime_functions::closing_atomic(|| self.read_batch(py, push)))
+    }
+}
+
+impl PythonReader {
+    /// One batch: the function's value, or up to [`PYTHON_BATCH`] items of its
+    /// generator.
+    fn read_batch(&mut self, py: Python<'_>, push: Push<'_>) -> Result<bool, String> {
+        if self.iterator.is_none() {
+            let value = self.function.bind(py).call0().map_err(|e| {
+                self.done = true;
+                run_error_text(py, &e)
+            })?;
+            // SAFETY: the GIL is held and value is a live object.
+            let is_generator = unsafe { pyo3::ffi::PyGen_Check(value.as_ptr()) } != 0;
+            if !is_generator {
+                // behaviour.md §3.4: a plain function's value is the only record.
+                self.done = true;
+                push(py_to_record(value));
+                return Ok(false);
+            }
+            let iterator = value.try_iter().map_err(|e| run_error_text(py, &e))?;
+            self.iterator = Some(iterator.unbind());
+        }
+        let Some(iterator) = &self.iterator else {
+            return Ok(false);
+        };
+        let mut iterator = iterator.bind(py).clone();
+        for _ in 0..PYTHON_BATCH {
+            match iterator.next() {
+                Some(Ok(item)) => {
+                    if !push(py_to_record(item)) {
                         self.done = true;
-                        run_error_text(py, &e)
-                    })?;
-                    // SAFETY: the GIL is held and value is a live object.
-                    let is_generator = unsafe { pyo3::ffi::PyGen_Check(value.as_ptr()) } != 0;
-                    if !is_generator {
-                        // behaviour.md §3.4: a plain function's value is the only record.
-                        self.done = true;
-                        push(py_to_record(value));
                         return Ok(false);
                     }
-                    let iterator = value.try_iter().map_err(|e| run_error_text(py, &e))?;
-                    self.iterator = Some(iterator.unbind());
                 }
-                let Some(iterator) = &self.iterator else {
+                Some(Err(error)) => {
+                    self.done = true;
+                    return Err(run_error_text(py, &error));
+                }
+                None => {
+                    self.done = true;
                     return Ok(false);
-                };
-                let mut iterator = iterator.bind(py).clone();
-                for _ in 0..PYTHON_BATCH {
-                    match iterator.next() {
-                        Some(Ok(item)) => {
-                            if !push(py_to_record(item)) {
-                                self.done = true;
-                                return Ok(false);
-                            }
-                        }
-                        Some(Err(error)) => {
-                            self.done = true;
-                            return Err(run_error_text(py, &error));
-                        }
-                        None => {
-                            self.done = true;
-                            return Ok(false);
-                        }
-                    }
                 }
-                Ok(true)
-            })
-        })
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -196,8 +196,8 @@ thread_local! {
     static ATOMIC: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
-/// Runs `body`, Python code that a runtime boundary runs (a script, the step
-/// callbacks of a batch, `onRegistered`), and closes an `atomic()` block it opened
+/// Runs `body`, user Python code (a script, a step's function, a PythonReader's
+/// function or generator, `onRegistered`), and closes an `atomic()` block it opened
 /// and left open (`atomic().__enter__()` without `__exit__`). Left open, the block
 /// would keep the Redis lock after the code returned, and every client would wait
 /// forever; on the main thread it would refuse every later `atomic()`. A block the

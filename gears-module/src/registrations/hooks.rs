@@ -325,13 +325,8 @@ fn intercepted(name: &[u8]) -> bool {
 
 /// Called after registrations changed: installs the filter with the first hook.
 pub fn registrations_changed() {
-    let (active, names) = {
-        let registry = registry();
-        (
-            registry.has_command_hooks(),
-            registry.intercepted_commands(),
-        )
-    };
+    let names = registry().intercepted_commands();
+    let active = !names.is_empty();
     INTERCEPTED.publish(names.into_iter().map(String::into_bytes).collect());
     ACTIVE.store(active, Ordering::Release);
     if active && !FILTER_INSTALLED.swap(true, Ordering::AcqRel) {
@@ -362,8 +357,6 @@ fn install_filter() {
     }
 }
 
-/// The filtered command's arguments, borrowed from Redis for as long as the filter
-/// runs (an argument that can not be read is empty).
 /// The command's name (its first argument) in a filter context.
 ///
 /// # Safety
@@ -379,6 +372,8 @@ unsafe fn command_name<'a>(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Optio
     (!name.is_null()).then(|| unsafe { crate::keyspace::string_bytes(name) })
 }
 
+/// The filtered command's arguments, borrowed from Redis for as long as the filter
+/// runs (an argument that can not be read is empty).
 fn filter_args<'a>(fctx: *mut raw::RedisModuleCommandFilterCtx) -> Vec<&'a [u8]> {
     // SAFETY: reading function pointers that RedisModule_Init has filled.
     let (Some(count), Some(get)) = (unsafe { raw::RedisModule_CommandFilterArgsCount }, unsafe {

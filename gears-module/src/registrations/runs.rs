@@ -245,7 +245,6 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-
     let hot = state::hot();
     // 0 or less means no limit per registration (as in RedisGears); the list of
     // executions then still holds at most MaxExecutions, so a registration's ids
