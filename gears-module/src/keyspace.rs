@@ -218,20 +218,12 @@ pub unsafe fn string_bytes<'a>(string: *mut raw::RedisModuleString) -> &'a [u8] 
     unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
 }
 
-/// A string key's value, copied out of the key.
+/// A string key's value, copied out of the key (see [`crate::string_value`]: the
+/// key is left as it is).
 fn string_value(key: *mut raw::RedisModuleKey) -> Vec<u8> {
-    let mut len = 0usize;
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    let Some(dma) = (unsafe { raw::RedisModule_StringDMA }) else {
-        return Vec::new();
-    };
-    // SAFETY: `key` is a string key opened for reading; READ access does not modify it.
-    let data = unsafe { dma(key, &mut len, raw::REDISMODULE_READ as i32) };
-    if data.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: Redis guarantees `len` readable bytes at `data` while the key is open.
-    unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }.to_vec()
+    // SAFETY: both callers pass a string key they opened for reading and have not
+    // closed, with the Redis lock held.
+    unsafe { crate::string_value::copy_string_value(key) }
 }
 
 thread_local! {

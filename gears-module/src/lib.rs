@@ -26,6 +26,7 @@ pub mod redis_access;
 pub mod registrations;
 pub mod reply;
 pub mod state;
+pub mod string_value;
 
 use gears_protocol::config::GearsConfig;
 use redis_module::{raw, Context, RedisString, Status};

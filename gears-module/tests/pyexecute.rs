@@ -245,6 +245,94 @@ fn readers() -> Result<()> {
     Ok(())
 }
 
+/// String values of every layout Redis keeps them in: short (embstr), numbers
+/// (int), and plain strings with each of the five sds header sizes.
+fn string_values() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("s:embstr", b"hello".to_vec()),
+        ("s:int", b"12345".to_vec()),
+        ("s:min", i64::MIN.to_string().into_bytes()),
+        ("s:lead", b"007".to_vec()),
+        ("s:bin", b"a\x00b\xff".to_vec()),
+        ("s:hdr8", vec![b'x'; 45]),
+        ("s:hdr16", vec![b'y'; 300]),
+        ("s:hdr32", vec![b'z'; 70_000]),
+    ]
+}
+
+fn bulk_text(reply: &Reply) -> String {
+    match reply {
+        Reply::Bulk(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        other => panic!("expected a bulk string, got {other}"),
+    }
+}
+
+fn encodings(client: &mut Client, keys: &[&str]) -> Result<Vec<String>> {
+    keys.iter()
+        .map(|key| Ok(bulk_text(&client.call(&["OBJECT", "ENCODING", key])?)))
+        .collect()
+}
+
+#[test]
+fn reading_string_values_leaves_the_keys_as_they_were() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    let values = string_values();
+    for (key, value) in &values {
+        client.call(&[b"SET".as_slice(), key.as_bytes(), value])?;
+    }
+    // A plain string short enough for the type-5 sds header (SETRANGE makes one).
+    client.cmd("SETRANGE s:hdr5 0 hi")?;
+    let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
+    keys.push("s:hdr5");
+    let before = encodings(&mut client, &keys)?;
+    assert!(before.contains(&"embstr".to_owned()) && before.contains(&"int".to_owned()));
+    let reply = pyexecute(
+        &mut client,
+        "GB().map(lambda r: '%s=%s' % (r['key'], r['value'] if isinstance(r['value'], str) \
+         else bytes(r['value']).hex())).run('s:*')",
+    )?;
+    let mut expected: Vec<String> = values
+        .iter()
+        .map(|(key, value)| match std::str::from_utf8(value) {
+            Ok(text) => format!("{key}={text}"),
+            Err(_) => format!(
+                "{key}={}",
+                value.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+        })
+        .collect();
+    expected.push("s:hdr5=hi".to_owned());
+    expected.sort();
+    let mut got: Vec<String> = match &reply {
+        Reply::Array(parts) => match &parts[0] {
+            Reply::Array(items) => items.iter().map(bulk_text).collect(),
+            other => panic!("no results: {other}"),
+        },
+        other => panic!("not a run reply: {other}"),
+    };
+    got.sort();
+    assert_eq!(got, expected, "{reply}");
+    // Reading did not turn short strings and numbers into plain strings.
+    assert_eq!(encodings(&mut client, &keys)?, before);
+    // Nor does an event's read, for a registration.
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB().foreach(lambda r: execute('RPUSH', 'seen', r['value'])).register(prefix='e:*', mode='sync')"
+        )?,
+        Reply::simple("OK")
+    );
+    client.cmd("SET e:1 hello")?;
+    client.cmd("SET e:2 42")?;
+    assert_eq!(
+        client.call(&["LRANGE", "seen", "0", "-1"])?,
+        bulks(&["hello", "42"])
+    );
+    assert_eq!(encodings(&mut client, &["e:1", "e:2"])?, ["embstr", "int"]);
+    Ok(())
+}
+
 #[test]
 fn runtime_functions() -> Result<()> {
     let server = server(&["myConfig", "hello"])?;
