@@ -31,10 +31,20 @@ fn next_shard_generation() -> u64 {
 }
 
 impl Listed {
-    /// Drops unlisted ids from `order` once there are many. An unlisted id stays in
-    /// `order` until trimming reaches it or this runs: removing it at once would
-    /// cost a scan per removal, and a registration's executions are removed as fast
-    /// as they are triggered.
+    /// Unlists `id`. Its place in `order` goes at once when it is the oldest:
+    /// executions are mostly unlisted oldest first (a registration keeps its newest
+    /// ones), which keeps `order` short for the cost of one comparison. Other
+    /// places stay until there are many: removing an id from the middle at once
+    /// would cost a scan per removal.
+    fn remove(&mut self, id: &GearsId) -> Option<Arc<Execution>> {
+        let removed = self.by_id.remove(id)?;
+        if self.order.front() == Some(id) {
+            self.order.pop_front();
+        }
+        Some(removed)
+    }
+
+    /// Drops the ids of unlisted executions from `order` once there are many.
     fn compact(&mut self) {
         if self.order.len() > 2 * self.by_id.len() + 64 {
             let Listed { order, by_id } = self;
@@ -160,7 +170,7 @@ impl ExecutionStore {
     /// Unlists an execution (RG.DROPEXECUTION, or a blocking run that replied).
     pub fn remove(&self, id: &GearsId) -> Option<Arc<Execution>> {
         let mut listed = self.listed();
-        let removed = listed.by_id.remove(id)?;
+        let removed = listed.remove(id)?;
         listed.compact();
         Some(removed)
     }
@@ -169,7 +179,7 @@ impl ExecutionStore {
     pub fn remove_all(&self, ids: &[GearsId]) {
         let mut listed = self.listed();
         for id in ids {
-            listed.by_id.remove(id);
+            listed.remove(id);
         }
         listed.compact();
     }
@@ -280,5 +290,26 @@ mod tests {
         assert_eq!(store.len(), 1);
         store.clear();
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn executions_unlisted_oldest_first_leave_no_ids_behind() {
+        let store = ExecutionStore::default();
+        let mut kept = std::collections::VecDeque::new();
+        for _ in 0..1000 {
+            let execution = new_execution(&store);
+            kept.push_back(execution.id());
+            store.add(execution, 0);
+            if kept.len() > 3 {
+                let oldest = kept.pop_front().expect("kept");
+                assert!(store.remove(&oldest).is_some());
+            }
+            assert!(store.listed().order.len() <= 4);
+        }
+        // Removed from the middle: listed in order without the removed one.
+        let middle = kept[1];
+        assert!(store.remove(&middle).is_some());
+        let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
+        assert_eq!(listed, vec![kept[0], kept[2]]);
     }
 }
