@@ -363,6 +363,23 @@ fn runtime_functions() -> Result<()> {
         )?,
         results(&["6"])
     );
+    // What execute() takes and refuses: no arguments gives an empty list; the
+    // command must be a str; arguments are str, bytes, numbers or anything with a
+    // str(); keywords are refused as by any C function of CPython.
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "class Bad:\n    def __str__(self): raise ValueError('no str')\n\
+             def attempt(*args, **kwargs):\n    try:\n        return repr(execute(*args, **kwargs))\n    \
+             except Exception as e:\n        return '%s: %s' % (type(e).__name__, e)\n\
+             GB('ShardsIDReader').map(lambda s: [attempt(), attempt(1), attempt('SET', 'b', b'v\\xff'), \
+             attempt('SET', 'f', 2.5), attempt('SET', 'i', 7), attempt('SET', 'o', Bad()), \
+             attempt('GET', 'f', foo=1), attempt('GET', 'f')]).run()"
+        )?,
+        results(&["['[]', 'error: the given command must be a string', \"'OK'\", \"'OK'\", \"'OK'\", \
+                   'ValueError: no str', 'TypeError: redisgears.executeCommand() takes no keyword arguments', \
+                   \"'2.5'\"]"])
+    );
     assert_eq!(
         pyexecute(&mut client, "GB('ShardsIDReader').map(lambda s: (configGet('myConfig'), configGet('MaxExecutions'), hashtag())).run()")?,
         results(&["('hello', None, '06S')"])

@@ -99,10 +99,10 @@ pub(crate) fn redisgears(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<crate::builder::PyFlatExecution>()?;
     module.add_class::<crate::builder::KeyNames>()?;
     module.add_function(wrap_pyfunction!(crate::builder::keys_only_reader, module)?)?;
-    module.add_function(wrap_pyfunction!(
-        crate::runtime_functions::execute_command,
-        module
-    )?)?;
+    module.add(
+        "executeCommand",
+        crate::runtime_functions::execute_command_function(module)?,
+    )?;
     module.add_class::<crate::runtime_functions::Atomic>()?;
     module.add_function(wrap_pyfunction!(crate::runtime_functions::log, module)?)?;
     module.add_function(wrap_pyfunction!(

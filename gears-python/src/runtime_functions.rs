@@ -84,20 +84,94 @@ fn reply_to_py<'py>(py: Python<'py>, reply: Reply) -> PyResult<Bound<'py, PyAny>
 }
 
 /// `execute(command, *args)`: runs a Redis command and returns its reply.
-#[pyfunction]
-#[pyo3(name = "executeCommand", signature = (*args))]
-pub fn execute_command<'py>(
-    py: Python<'py>,
-    args: &Bound<'py, PyTuple>,
-) -> PyResult<Bound<'py, PyAny>> {
-    if args.is_empty() {
-        return Ok(PyList::empty(py).into_any());
+///
+/// Written against CPython's vectorcall convention (`METH_FASTCALL`) instead of as
+/// a `#[pyfunction]` with `*args`: that would build a tuple of the arguments and
+/// parse it on every call, about 0.4k instructions of a registration's event
+/// (benchmarks.md B1); here the arguments are read where the caller left them.
+///
+/// # Safety
+/// Called by CPython only, with the GIL held and `nargs` live objects at `args`.
+unsafe extern "C" fn execute_command_fastcall(
+    _module: *mut pyo3::ffi::PyObject,
+    args: *mut *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    let count = usize::try_from(nargs).unwrap_or(0);
+    let args: &[*mut pyo3::ffi::PyObject] = if count == 0 || args.is_null() {
+        &[]
+    } else {
+        // SAFETY: CPython passes `nargs` argument pointers at `args`, alive for
+        // the call.
+        unsafe { std::slice::from_raw_parts(args, count) }
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: each pointer is a live object the caller holds for the call.
+        let args = args
+            .iter()
+            .map(|&arg| unsafe { Borrowed::from_ptr(py, arg) });
+        execute_command(py, args)
+    }));
+    let result = outcome.unwrap_or_else(|panic| {
+        Err(gears_error(format!(
+            "internal error in execute: {}",
+            gears_executions::pool::panic_message(panic.as_ref())
+        )))
+    });
+    match result {
+        Ok(value) => value.into_ptr(),
+        Err(error) => {
+            error.restore(py);
+            std::ptr::null_mut()
+        }
     }
-    let command = args.get_item(0)?;
+}
+
+/// The `executeCommand` function of the `redisgears` module.
+pub(crate) fn execute_command_function<'py>(
+    module: &Bound<'py, PyModule>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // CPython keeps a pointer to the definition for as long as the function lives:
+    // one definition, made once, for the life of the process.
+    static DEFINITION: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let definition = *DEFINITION.get_or_init(|| {
+        let definition = Box::new(pyo3::ffi::PyMethodDef {
+            ml_name: c"executeCommand".as_ptr(),
+            ml_meth: pyo3::ffi::PyMethodDefPointer {
+                PyCFunctionFast: execute_command_fastcall,
+            },
+            ml_flags: pyo3::ffi::METH_FASTCALL,
+            ml_doc: std::ptr::null(),
+        });
+        Box::into_raw(definition) as usize
+    });
+    let name = module.name()?;
+    // SAFETY: the definition lives for the process; the GIL is held; the new
+    // reference is owned by the Bound.
+    unsafe {
+        let function = pyo3::ffi::PyCMethod_New(
+            definition as *mut pyo3::ffi::PyMethodDef,
+            std::ptr::null_mut(),
+            name.as_ptr(),
+            std::ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(module.py(), function)
+    }
+}
+
+fn execute_command<'a, 'py: 'a>(
+    py: Python<'py>,
+    mut args: impl ExactSizeIterator<Item = Borrowed<'a, 'py, PyAny>> + Clone,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(command) = args.clone().next() else {
+        return Ok(PyList::empty(py).into_any());
+    };
     if command.cast::<PyString>().is_err() {
         return Err(gears_error("the given command must be a string"));
     }
-    let reply = with_host(py, args, |host, argv| host.execute(argv))?;
+    let reply = with_host(py, &mut args, |host, argv| host.execute(argv))?;
     reply_to_py(py, reply)
 }
 
@@ -105,13 +179,13 @@ pub fn execute_command<'py>(
 /// Redis lock cannot deadlock with a thread that holds that lock and waits for the
 /// GIL; a thread that already holds the Redis lock (a sync registration, a script)
 /// takes nothing, so it keeps the GIL and saves a hand-over per call.
-fn with_host<T: Send>(
-    py: Python<'_>,
-    args: &Bound<'_, PyTuple>,
+fn with_host<'a, 'py: 'a, T: Send>(
+    py: Python<'py>,
+    args: &mut impl ExactSizeIterator<Item = Borrowed<'a, 'py, PyAny>>,
     body: impl FnOnce(&dyn Host, &[&[u8]]) -> T + Send,
 ) -> PyResult<T> {
-    let mut owned: SmallVec<[Cow<'_, [u8]>; 8]> = SmallVec::with_capacity(args.len());
-    for arg in args.iter_borrowed() {
+    let mut owned: SmallVec<[Cow<'a, [u8]>; 8]> = SmallVec::with_capacity(args.len());
+    for arg in args {
         owned.push(argument_bytes(arg)?);
     }
     let host = the_host()?;
@@ -161,7 +235,9 @@ pub fn host_calls_time() -> Duration {
 #[pyfunction]
 #[pyo3(name = "callNext", signature = (*args))]
 pub fn call_next<'py>(py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
-    let reply = with_host(py, args, |host, argv| host.call_next(argv))?;
+    let reply = with_host(py, &mut args.iter_borrowed(), |host, argv| {
+        host.call_next(argv)
+    })?;
     reply_to_py(py, reply.map_err(gears_error)?)
 }
 
