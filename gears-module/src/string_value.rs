@@ -24,7 +24,7 @@
 
 use redis_module::raw;
 use std::os::raw::c_void;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 /// The start of Redis' `struct RedisModuleKey`.
 #[repr(C)]
@@ -54,25 +54,15 @@ const OBJ_ENCODING_EMBSTR: u32 = 8;
 /// `0x00MMmmpp`): 5.0 up to, not including, 8.0.
 const KNOWN_LAYOUTS: std::ops::Range<i32> = 0x05_00_00..0x08_00_00;
 
-const UNKNOWN: u8 = 0;
-const YES: u8 = 1;
-const NO: u8 = 2;
-
 /// Whether this server's layouts are known (asked once).
 fn layouts_known() -> bool {
-    static KNOWN: AtomicU8 = AtomicU8::new(UNKNOWN);
-    match KNOWN.load(Ordering::Relaxed) {
-        YES => true,
-        NO => false,
-        _ => {
-            // SAFETY: reading a function pointer that RedisModule_Init has filled,
-            // then calling it (it reads a constant).
-            let version = unsafe { raw::RedisModule_GetServerVersion.map(|get| get()) };
-            let known = version.is_some_and(|version| KNOWN_LAYOUTS.contains(&version));
-            KNOWN.store(if known { YES } else { NO }, Ordering::Relaxed);
-            known
-        }
-    }
+    static KNOWN: OnceLock<bool> = OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        // SAFETY: reading a function pointer that RedisModule_Init has filled, then
+        // calling it (it reads a constant).
+        let version = unsafe { raw::RedisModule_GetServerVersion.map(|get| get()) };
+        version.is_some_and(|version| KNOWN_LAYOUTS.contains(&version))
+    })
 }
 
 /// The value of `key`, a string key opened for reading, copied out.

@@ -129,30 +129,33 @@ unsafe extern "C" fn execute_command_fastcall(
     }
 }
 
+/// The definition CPython keeps a pointer to for as long as `executeCommand`
+/// lives: a static, so it lives for the process.
+struct MethodDefinition(pyo3::ffi::PyMethodDef);
+
+// SAFETY: the definition is never written after it is made (CPython only reads
+// it), so threads may share it.
+unsafe impl Sync for MethodDefinition {}
+
+static EXECUTE_COMMAND: MethodDefinition = MethodDefinition(pyo3::ffi::PyMethodDef {
+    ml_name: c"executeCommand".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFast: execute_command_fastcall,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL,
+    ml_doc: std::ptr::null(),
+});
+
 /// The `executeCommand` function of the `redisgears` module.
 pub(crate) fn execute_command_function<'py>(
     module: &Bound<'py, PyModule>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    // CPython keeps a pointer to the definition for as long as the function lives:
-    // one definition, made once, for the life of the process.
-    static DEFINITION: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let definition = *DEFINITION.get_or_init(|| {
-        let definition = Box::new(pyo3::ffi::PyMethodDef {
-            ml_name: c"executeCommand".as_ptr(),
-            ml_meth: pyo3::ffi::PyMethodDefPointer {
-                PyCFunctionFast: execute_command_fastcall,
-            },
-            ml_flags: pyo3::ffi::METH_FASTCALL,
-            ml_doc: std::ptr::null(),
-        });
-        Box::into_raw(definition) as usize
-    });
     let name = module.name()?;
-    // SAFETY: the definition lives for the process; the GIL is held; the new
-    // reference is owned by the Bound.
+    // SAFETY: the definition is a static that CPython only reads; the GIL is held;
+    // the new reference is owned by the Bound.
     unsafe {
         let function = pyo3::ffi::PyCMethod_New(
-            definition as *mut pyo3::ffi::PyMethodDef,
+            std::ptr::from_ref(&EXECUTE_COMMAND.0).cast_mut(),
             std::ptr::null_mut(),
             name.as_ptr(),
             std::ptr::null_mut(),
@@ -161,6 +164,8 @@ pub(crate) fn execute_command_function<'py>(
     }
 }
 
+/// `execute(*args)` over the arguments as CPython passed them: no arguments give
+/// an empty list; the command name must be a `str`.
 fn execute_command<'a, 'py: 'a>(
     py: Python<'py>,
     mut args: impl ExactSizeIterator<Item = Borrowed<'a, 'py, PyAny>> + Clone,
