@@ -192,6 +192,25 @@ impl Execution {
         }
     }
 
+    /// An execution that ran elsewhere and is done: a registration's run kept in
+    /// a [`crate::run_log::RunLog`], made into an execution when someone asks for it.
+    pub fn finished(
+        id: GearsId,
+        plan: Arc<Plan>,
+        registered: bool,
+        results: Vec<StoredResult>,
+        errors: Vec<String>,
+    ) -> Execution {
+        let execution = Execution::new(id, plan, registered);
+        {
+            let mut state = execution.state();
+            state.status = Status::Done;
+            state.results = results;
+            state.errors = errors;
+        }
+        execution
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -5,7 +5,8 @@
 //! supplies ([`plan::Callback`]); [`record::Record`]s flow through a
 //! [`pipeline::Pipeline`]; an [`execution::Execution`] holds status, results and
 //! errors; the [`store::ExecutionStore`] hands out ids and keeps at most
-//! `MaxExecutions` executions; [`pool::WorkerPool`] is the `ExecutionThreads` pool;
+//! `MaxExecutions` executions, some of them kept compactly by the registrations
+//! that ran them ([`run_log::RunLog`]); [`pool::WorkerPool`] is the `ExecutionThreads` pool;
 //! [`runner::run`] runs one execution. No Redis and no Python here: the keyspace
 //! comes in through [`reader::KeySpace`] and the language through
 //! [`runner::Runtime`].
@@ -42,6 +43,7 @@ pub mod plan;
 pub mod pool;
 pub mod reader;
 pub mod record;
+pub mod run_log;
 pub mod runner;
 pub mod serial;
 pub mod store;

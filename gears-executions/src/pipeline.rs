@@ -9,6 +9,7 @@
 
 use crate::plan::{Callback, Step, StepError, StepKind};
 use crate::record::Record;
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,13 +50,17 @@ enum StepState {
     Limit { seen: u64 },
 }
 
+/// The records a pipeline gives out. A registration's run gives out one record
+/// (its event's), kept without an allocation of its own.
+pub type PipelineResults = SmallVec<[Record; 1]>;
+
 /// The local part of one execution: steps, their state, results and errors.
 #[derive(Debug)]
 pub struct Pipeline {
     steps: Arc<[Step]>,
     states: Vec<StepState>,
     durations: Option<Vec<Duration>>,
-    results: Vec<Record>,
+    results: PipelineResults,
     errors: Vec<String>,
 }
 
@@ -85,7 +90,7 @@ impl Pipeline {
             steps,
             states,
             durations,
-            results: Vec::new(),
+            results: PipelineResults::new(),
             errors: Vec::new(),
         }
     }
@@ -137,7 +142,7 @@ impl Pipeline {
     }
 
     /// The results and errors; the pipeline is spent.
-    pub fn into_outcome(self) -> (Vec<Record>, Vec<String>, Vec<Duration>) {
+    pub fn into_outcome(self) -> (PipelineResults, Vec<String>, Vec<Duration>) {
         // Without profiling there are no durations (they read as zero).
         (
             self.results,

@@ -5,13 +5,21 @@
 //! counter past it. The list keeps executions in creation order and holds at most
 //! `MaxExecutions` of them: adding one beyond that removes the oldest (a running one
 //! keeps running and is freed when it finishes).
+//!
+//! Besides the executions it holds, the store lists the runs that `sync`
+//! registrations keep in their [`RunLog`]s, in the same order and under the same
+//! limit. A run is added to its log without the store (one per event, on the
+//! event's thread); the store applies `MaxExecutions` to them when it is next
+//! used, before anything is looked up, listed, counted or removed, which leaves
+//! the same executions listed as removing the oldest on every add would.
 
 use crate::execution::Execution;
+use crate::run_log::RunLog;
 use gears_protocol::{GearsId, ShardId};
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The listed executions. Ids are made here (or by other shards of this cluster),
@@ -21,6 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 struct Listed {
     order: VecDeque<GearsId>,
     by_id: FxHashMap<GearsId, Arc<Execution>>,
+    /// The logs of the registrations that keep their runs themselves.
+    logs: Vec<Arc<RunLog>>,
 }
 
 /// A shard generation no store has had: a thread's copy of a shard id is never
@@ -47,9 +57,64 @@ impl Listed {
     /// Drops the ids of unlisted executions from `order` once there are many.
     fn compact(&mut self) {
         if self.order.len() > 2 * self.by_id.len() + 64 {
-            let Listed { order, by_id } = self;
+            let Listed { order, by_id, .. } = self;
             order.retain(|listed_id| by_id.contains_key(listed_id));
         }
+    }
+
+    /// How many are listed: executions and logged runs.
+    fn total(&self) -> usize {
+        self.by_id.len() + self.logs.iter().map(|log| log.len()).sum::<usize>()
+    }
+
+    /// Unlists the oldest execution or logged run; false when none is listed.
+    fn remove_oldest(&mut self) -> bool {
+        while let Some(front) = self.order.front() {
+            if self.by_id.contains_key(front) {
+                break;
+            }
+            self.order.pop_front();
+        }
+        let oldest_log = self
+            .logs
+            .iter()
+            .filter_map(|log| log.oldest().map(|id| (id.counter, log)))
+            .min_by_key(|(counter, _)| *counter);
+        match (self.order.front().map(|id| id.counter), oldest_log) {
+            (Some(execution), Some((run, log))) if run < execution => log.drop_oldest(),
+            (None, Some((_, log))) => log.drop_oldest(),
+            (Some(_), _) => {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.by_id.remove(&oldest);
+                }
+            }
+            (None, None) => return false,
+        }
+        true
+    }
+
+    /// Unlists the oldest while more than `max` (when positive) are listed.
+    fn trim(&mut self, max: i64) {
+        let Ok(max) = usize::try_from(max) else {
+            return;
+        };
+        if max == 0 {
+            return;
+        }
+        while self.total() > max && self.remove_oldest() {}
+    }
+
+    /// A listed execution or logged run.
+    fn get(&self, id: &GearsId) -> Option<Arc<Execution>> {
+        if let Some(execution) = self.by_id.get(id) {
+            return Some(execution.clone());
+        }
+        self.logs.iter().find_map(|log| log.execution(id))
+    }
+
+    /// Unlists an execution or a logged run; true if one was listed.
+    fn unlist(&mut self, id: &GearsId) -> bool {
+        self.remove(id).is_some() || self.logs.iter().any(|log| log.remove(id))
     }
 }
 
@@ -62,6 +127,8 @@ pub struct ExecutionStore {
     shard_generation: AtomicU64,
     next_execution: AtomicU64,
     next_plan: AtomicU64,
+    /// `MaxExecutions`, as last given (0 or less: no limit).
+    max_executions: AtomicI64,
     listed: Mutex<Listed>,
 }
 
@@ -79,12 +146,37 @@ impl ExecutionStore {
             shard_generation: AtomicU64::new(next_shard_generation()),
             next_execution: AtomicU64::new(0),
             next_plan: AtomicU64::new(0),
+            max_executions: AtomicI64::new(1000),
             listed: Mutex::new(Listed::default()),
         }
     }
 
+    /// The listing, with `MaxExecutions` applied to the runs logged since it was
+    /// last used.
     fn listed(&self) -> MutexGuard<'_, Listed> {
-        self.listed.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
+        if !listed.logs.is_empty() {
+            listed.trim(self.max_executions.load(Ordering::Relaxed));
+        }
+        listed
+    }
+
+    /// Sets `MaxExecutions` (0 or less: no limit); it applies from the next use.
+    pub fn set_max_executions(&self, max_executions: i64) {
+        self.max_executions.store(max_executions, Ordering::Relaxed);
+    }
+
+    /// Lists the runs `log` keeps, beside the executions, until [`Self::remove_log`].
+    pub fn add_log(&self, log: Arc<RunLog>) {
+        self.listed().logs.push(log);
+    }
+
+    /// Stops listing the runs of `log` and closes it: it keeps none from now on.
+    pub fn remove_log(&self, log: &Arc<RunLog>) {
+        self.listed()
+            .logs
+            .retain(|listed| !Arc::ptr_eq(listed, log));
+        log.close();
     }
 
     /// This shard's id.
@@ -146,57 +238,82 @@ impl ExecutionStore {
     /// Lists `execution`, first removing the oldest ones while `max_executions`
     /// (when positive) are listed.
     pub fn add(&self, execution: Arc<Execution>, max_executions: i64) {
+        self.set_max_executions(max_executions);
         let mut listed = self.listed();
         if max_executions > 0 {
             let max = usize::try_from(max_executions).unwrap_or(usize::MAX);
-            while listed.by_id.len() >= max {
-                match listed.order.pop_front() {
-                    Some(oldest) => {
-                        listed.by_id.remove(&oldest);
+            if listed.logs.is_empty() {
+                while listed.by_id.len() >= max {
+                    match listed.order.pop_front() {
+                        Some(oldest) => {
+                            listed.by_id.remove(&oldest);
+                        }
+                        None => break,
                     }
-                    None => break,
                 }
+            } else {
+                while listed.total() >= max && listed.remove_oldest() {}
             }
         }
         listed.order.push_back(execution.id());
         listed.by_id.insert(execution.id(), execution);
     }
 
-    /// A listed execution.
+    /// A listed execution (a logged run is made into one).
     pub fn get(&self, id: &GearsId) -> Option<Arc<Execution>> {
-        self.listed().by_id.get(id).cloned()
+        self.listed().get(id)
     }
 
-    /// Unlists an execution (RG.DROPEXECUTION, or a blocking run that replied).
-    pub fn remove(&self, id: &GearsId) -> Option<Arc<Execution>> {
+    /// Unlists an execution or a logged run (RG.DROPEXECUTION, or a blocking run
+    /// that replied); true if one was listed.
+    pub fn remove(&self, id: &GearsId) -> bool {
         let mut listed = self.listed();
-        let removed = listed.remove(id)?;
+        let removed = listed.unlist(id);
         listed.compact();
-        Some(removed)
+        removed
     }
 
     /// Unlists several executions under one lock.
     pub fn remove_all(&self, ids: &[GearsId]) {
         let mut listed = self.listed();
         for id in ids {
-            listed.remove(id);
+            listed.unlist(id);
         }
         listed.compact();
     }
 
-    /// The listed executions, oldest first.
+    /// The listed executions, oldest first (logged runs made into executions).
     pub fn list(&self) -> Vec<Arc<Execution>> {
         let listed = self.listed();
-        listed
+        let held = listed
             .order
             .iter()
-            .filter_map(|id| listed.by_id.get(id).cloned())
+            .filter_map(|id| listed.by_id.get(id).cloned());
+        if listed.logs.is_empty() {
+            return held.collect();
+        }
+        let mut all: Vec<(u64, Option<Arc<Execution>>, GearsId)> = held
+            .map(|execution| {
+                (
+                    execution.id().counter,
+                    Some(execution.clone()),
+                    execution.id(),
+                )
+            })
+            .collect();
+        for log in &listed.logs {
+            all.extend(log.ids().into_iter().map(|id| (id.counter, None, id)));
+        }
+        // Stable: executions held in the order they were added.
+        all.sort_by_key(|(counter, _, _)| *counter);
+        all.into_iter()
+            .filter_map(|(_, held, id)| held.or_else(|| listed.get(&id)))
             .collect()
     }
 
     /// How many are listed (INFO `rg_nexecutions`).
     pub fn len(&self) -> usize {
-        self.listed().by_id.len()
+        self.listed().total()
     }
 
     /// True when none is listed.
@@ -204,11 +321,17 @@ impl ExecutionStore {
         self.len() == 0
     }
 
-    /// Unlists everything (loading an RDB starts from a clean state).
+    /// Unlists everything (loading an RDB starts from a clean state); the logs
+    /// stay, emptied.
     pub fn clear(&self) {
         let mut listed = self.listed();
         listed.order.clear();
         listed.by_id.clear();
+        for log in &listed.logs {
+            while log.oldest().is_some() {
+                log.drop_oldest();
+            }
+        }
     }
 }
 
@@ -285,8 +408,8 @@ mod tests {
         let first = new_execution(&store);
         store.add(first.clone(), 1000);
         store.add(new_execution(&store), 1000);
-        assert!(store.remove(&first.id()).is_some());
-        assert!(store.remove(&first.id()).is_none());
+        assert!(store.remove(&first.id()));
+        assert!(!store.remove(&first.id()));
         assert_eq!(store.len(), 1);
         store.clear();
         assert!(store.is_empty());
@@ -302,14 +425,75 @@ mod tests {
             store.add(execution, 0);
             if kept.len() > 3 {
                 let oldest = kept.pop_front().expect("kept");
-                assert!(store.remove(&oldest).is_some());
+                assert!(store.remove(&oldest));
             }
             assert!(store.listed().order.len() <= 4);
         }
         // Removed from the middle: listed in order without the removed one.
         let middle = kept[1];
-        assert!(store.remove(&middle).is_some());
+        assert!(store.remove(&middle));
         let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
         assert_eq!(listed, vec![kept[0], kept[2]]);
+    }
+
+    fn logged(store: &ExecutionStore, log: &RunLog) -> GearsId {
+        let id = store.next_execution_id();
+        log.push(
+            crate::run_log::LoggedRun {
+                id,
+                results: Default::default(),
+                errors: Vec::new(),
+            },
+            100,
+        );
+        id
+    }
+
+    #[test]
+    fn logged_runs_are_listed_among_the_executions_in_creation_order() {
+        let store = ExecutionStore::default();
+        let log = Arc::new(RunLog::new(new_execution(&store).plan().clone()));
+        store.add_log(log.clone());
+        let first = new_execution(&store);
+        store.add(first.clone(), 1000);
+        let run = logged(&store, &log);
+        let last = new_execution(&store);
+        store.add(last.clone(), 1000);
+        let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
+        assert_eq!(listed, vec![first.id(), run, last.id()]);
+        assert_eq!(store.len(), 3);
+        let found = store.get(&run).expect("a logged run is found by its id");
+        assert!(found.is_registered() && found.status().is_finished());
+        assert!(store.remove(&run));
+        assert!(store.get(&run).is_none());
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn max_executions_counts_logged_runs_and_removes_the_oldest_of_all() {
+        let store = ExecutionStore::default();
+        let log = Arc::new(RunLog::new(new_execution(&store).plan().clone()));
+        store.add_log(log.clone());
+        store.set_max_executions(3);
+        let old = new_execution(&store);
+        store.add(old.clone(), 3);
+        let runs: Vec<GearsId> = (0..3).map(|_| logged(&store, &log)).collect();
+        // Four listed for a limit of three: the oldest, an execution, goes.
+        let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
+        assert_eq!(listed, runs);
+        // Adding one removes the oldest logged run.
+        let new = new_execution(&store);
+        store.add(new.clone(), 3);
+        let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
+        assert_eq!(listed, vec![runs[1], runs[2], new.id()]);
+        // Removing one does not bring back what the limit removed.
+        assert!(store.remove(&new.id()));
+        assert_eq!(store.len(), 2);
+        assert!(store.get(&runs[0]).is_none());
+        // A removed log lists nothing and keeps nothing.
+        store.remove_log(&log);
+        assert_eq!(store.len(), 0);
+        logged(&store, &log);
+        assert!(log.is_empty());
     }
 }

@@ -68,6 +68,10 @@ pub fn refresh_hot(config: &GearsConfig) {
         .store(config.max_executions_per_registration(), Ordering::Relaxed);
     HOT.profile_executions
         .store(config.profile_executions(), Ordering::Relaxed);
+    // The store applies MaxExecutions to the runs registrations log themselves.
+    if let Some(engine) = engine() {
+        engine.store.set_max_executions(config.max_executions());
+    }
 }
 
 /// Installs the configuration read from the module arguments. Returns false if it was
@@ -96,10 +100,9 @@ pub fn start_engine(threads: usize) -> std::io::Result<()> {
     // keep_thread_state: aborts are never lost, and GIL hand-overs reuse it).
     let scope: ThreadScope = Arc::new(gears_python::callback::keep_thread_state);
     let pool = WorkerPool::with_thread_scope(threads, "rg-execution", on_panic, Some(scope))?;
-    let _ = ENGINE.set(Engine {
-        store: ExecutionStore::default(),
-        pool,
-    });
+    let store = ExecutionStore::default();
+    store.set_max_executions(HOT.max_executions.load(Ordering::Relaxed));
+    let _ = ENGINE.set(Engine { store, pool });
     Ok(())
 }
 

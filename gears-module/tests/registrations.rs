@@ -798,3 +798,99 @@ fn key_types_include_empty_and_stream() -> Result<()> {
     assert_eq!(list(&mut client, "log")?, vec!["del:t:1", "xadd:t:2"]);
     Ok(())
 }
+
+/// The executions a sync KeysReader registration lists are its runs, kept
+/// compactly in the registration's log: they are listed in creation order among
+/// the other executions (`registered 1`), hold their results and errors, can be
+/// looked at, dropped, and go with the registration.
+#[test]
+fn sync_runs_are_listed_looked_at_and_dropped_like_executions() -> Result<()> {
+    let server = server(&["MaxExecutionsPerRegistration", "3"])?;
+    let mut client = server.client()?;
+    pyexecute(
+        &mut client,
+        "def f(r):\n    \
+             if r['value'] == 'bad':\n        raise Exception('bad value')\n\
+         GB().foreach(f).register(prefix='k:*', mode='sync')",
+    )?;
+    let listed = |client: &mut Client| -> Result<Vec<Reply>> {
+        match client.call(&["RG.DUMPEXECUTIONS"])? {
+            Reply::Array(listed) => Ok(listed),
+            other => bail!("RG.DUMPEXECUTIONS is not an array: {other}"),
+        }
+    };
+    for n in 0..5 {
+        client.call(&["SET", &format!("k:{n}"), &format!("v{n}")])?;
+    }
+    // The first triggered execution is -1 (see the test of ids above): the five
+    // runs are -1 to -5, and the registration keeps the last three.
+    let summary = |n: u64| {
+        Reply::array([
+            Reply::bulk("executionId"),
+            Reply::bulk(id(n)),
+            Reply::bulk("status"),
+            Reply::bulk("done"),
+            Reply::bulk("registered"),
+            Reply::Integer(1),
+        ])
+    };
+    assert_eq!(
+        listed(&mut client)?,
+        vec![summary(3), summary(4), summary(5)]
+    );
+    assert_eq!(
+        client.call(&["RG.GETRESULTS", &id(5)])?,
+        Reply::array([
+            Reply::array([Reply::bulk(
+                "{'event': 'set', 'key': 'k:4', 'type': 'string', 'value': 'v4'}"
+            )]),
+            Reply::array([]),
+        ])
+    );
+    assert!(matches!(
+        client.call(&["RG.GETEXECUTION", &id(5)])?,
+        Reply::Array(_)
+    ));
+    assert_eq!(
+        client.call(&["RG.GETRESULTS", &id(2)])?,
+        Reply::error("execution plan does not exist")
+    );
+    // A failed run keeps its error; a run of another kind of execution comes in
+    // between in creation order.
+    client.call(&["SET", "k:bad", "bad"])?;
+    let Reply::Array(outcome) = client.call(&["RG.GETRESULTS", &id(6)])? else {
+        bail!("no results");
+    };
+    assert_eq!(outcome[0], Reply::array([]));
+    assert!(
+        text(&outcome[1]).contains("Exception: bad value"),
+        "{}",
+        outcome[1]
+    );
+    let unblocked =
+        text(&client.call(&["RG.PYEXECUTE", "GB('ShardsIDReader').run()", "UNBLOCKING"])?);
+    client.call(&["SET", "k:9", "v9"])?;
+    let ids: Vec<String> = listed(&mut client)?
+        .iter()
+        .map(|summary| match summary {
+            Reply::Array(fields) => text(&fields[1]),
+            other => other.to_string(),
+        })
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(ids[0..3], [id(5), id(6), unblocked.clone()], "{ids:?}");
+    let counter = |id: &str| id.rsplit('-').next().and_then(|n| n.parse::<u64>().ok());
+    assert!(counter(&ids[3]) > counter(&unblocked), "{ids:?}");
+    // Dropped, it is gone; a registration's runs go with it.
+    assert_eq!(client.call(&["RG.DROPEXECUTION", &id(6)])?, Reply::ok());
+    assert_eq!(
+        client.call(&["RG.GETRESULTS", &id(6)])?,
+        Reply::error("execution plan does not exist")
+    );
+    assert!(text(&client.call(&["INFO", "rg"])?).contains("rg_nexecutions:"));
+    assert_eq!(client.call(&["RG.UNREGISTER", &id(1)])?, Reply::ok());
+    let left = listed(&mut client)?;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(matches!(&left[0], Reply::Array(fields) if text(&fields[1]) == unblocked));
+    Ok(())
+}

@@ -19,7 +19,7 @@ use crate::keyspace::{key_types_name, read_named_key};
 use crate::published::{LocalCopy, Published};
 use crate::redis_access::{context_flags, holding_lock};
 use gears_executions::reader::KeyEventReader;
-use gears_executions::record::{KeyEntry, KeyType, KeyValue};
+use gears_executions::record::{KeyEntry, KeyType, KeyValue, Record};
 use gears_registrations::prefix::KeyRule;
 use gears_registrations::registration::{KeysArgs, Mode, ReaderArgs};
 use redis_module::raw;
@@ -244,11 +244,20 @@ fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
     } else {
         None
     };
-    let reader = KeyEventReader::new(KeyEntry {
+    let entry_record = KeyEntry {
         key: key.key.to_vec(),
         event: Some(event.as_bytes().to_vec()),
         value,
-    });
+    };
+    // A sync run outside a command's hook is kept in the registration's log, unless
+    // executions are profiled (a log keeps no step durations).
+    if let (Some(log), None) = (&entry.payload().runs, &linked) {
+        if *mode == Mode::Sync && !crate::state::hot().profile_executions {
+            super::run_logged(entry, log, Record::Key(entry_record));
+            return;
+        }
+    }
+    let reader = KeyEventReader::new(entry_record);
     let context = linked.clone().map(hooks::CommandContext::Linked);
     let execution = trigger(entry, reader, *mode == Mode::Sync, None, context);
     if let (Some(linked), Some(execution)) = (linked, execution) {

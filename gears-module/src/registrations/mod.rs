@@ -29,6 +29,7 @@ use crate::log;
 use crate::state;
 use gears_executions::execution::Execution;
 use gears_executions::plan::Plan;
+use gears_executions::run_log::RunLog;
 use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
 use gears_python::pyo3::{Py, PyAny, Python};
@@ -36,7 +37,7 @@ use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration};
 use gears_registrations::registry::{Entry, Registry};
 pub(crate) use runs::unlisting_after;
-pub use runs::{run_for_client, run_inline, trigger, OnDone};
+pub use runs::{run_for_client, run_inline, run_logged, trigger, OnDone};
 use sessions::SessionRecord;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -59,6 +60,9 @@ pub struct Registered {
     pub batching: Option<Arc<batching::LockBatching>>,
     /// Finished executions still listed (`MaxExecutionsPerRegistration`).
     pub recent: Mutex<RecentExecutions>,
+    /// Where a `sync` KeysReader registration keeps the runs of its events
+    /// (listed by the store beside the executions; see [`RunLog`]).
+    pub runs: Option<Arc<RunLog>>,
     /// Queued executions whose id counter is below this are aborted when their
     /// turn comes (RG.UNREGISTER ... ABORTPENDING). A queue of pending executions
     /// is not kept: the event's thread would add to it and the worker remove from
@@ -141,8 +145,18 @@ fn registrations_changed() {
 /// events are subscribed. `onRegistered` is the caller's to call.
 pub fn add(registration: Registration, registered: Registered) -> Arc<RegistrationEntry> {
     let entry = registry().insert(registration, registered);
+    if let (Some(log), Some(engine)) = (&entry.payload().runs, state::engine()) {
+        engine.store.add_log(log.clone());
+    }
     registrations_changed();
     entry
+}
+
+/// Stops listing the runs a registration kept in its log.
+fn close_run_log(entry: &RegistrationEntry) {
+    if let (Some(log), Some(engine)) = (&entry.payload().runs, state::engine()) {
+        engine.store.remove_log(log);
+    }
 }
 
 /// Removes a registration; with `abort_pending` its executions that have not
@@ -152,6 +166,7 @@ pub fn remove(id: &GearsId, abort_pending: bool) -> bool {
         return false;
     };
     registrations_changed();
+    close_run_log(&entry);
     let payload = entry.payload();
     sessions::forget(&payload.session, id);
     // Its finished executions are no longer listed (RedisGears drops them with the
@@ -193,6 +208,7 @@ pub fn clear() {
     let entries = registry().clear();
     registrations_changed();
     for entry in entries {
+        close_run_log(&entry);
         abort_pending_executions(&entry);
     }
 }

@@ -7,8 +7,11 @@ use super::{as_running, hooks, lock, RegistrationEntry};
 use crate::blocked::BlockedClient;
 use crate::state;
 use gears_executions::execution::{Execution, Outcome, Status};
+use gears_executions::pipeline::Pipeline;
+use gears_executions::pool::panic_message;
 use gears_executions::reader::{Reader, VecReader};
 use gears_executions::record::Record;
+use gears_executions::run_log::{LoggedRun, RunLog, RunResults};
 use gears_executions::runner::{run, Runtime};
 use gears_protocol::{errors, GearsId, Reply};
 use gears_python::callback::{PyInlineRuntime, PyRuntime};
@@ -17,6 +20,7 @@ use gears_python::runtime_functions::{host_calls_time, measuring_host_calls};
 use gears_registrations::registration::{Mode, RunOutcome};
 use redis_module::Context;
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,6 +82,57 @@ pub fn trigger<R: Reader + 'static>(
         .queue
         .submit(&engine.pool, Box::new(move || job.run()));
     Some(execution)
+}
+
+/// Runs a `sync` registration over the record of one event, on this thread (which
+/// holds the Redis lock), and keeps the run in `log` (behaviour.md §5.3, §5.4).
+///
+/// This is [`trigger`] without an [`Execution`]: the record goes straight through
+/// the plan's steps, and the run is kept as its id, results and errors, made into
+/// an execution only when a command asks for it. Nothing can wait for it or abort
+/// it (it ends before the event's command does), so it needs neither. Per event
+/// that saves about as much as the rest of the run around the user's function
+/// costs (benchmarks.md B1).
+pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
+    let Some(engine) = state::engine() else {
+        return;
+    };
+    let id = engine.store.next_execution_id();
+    entry.count_triggered();
+    let started = coarse_now_ms();
+    let steps = &entry.payload().plan.steps;
+    // Lock order: Redis (held), then Python, for the whole run; results are made
+    // (and the records dropped) with the GIL held.
+    let (results, errors) = Python::attach(|_| {
+        as_running(entry.id(), || {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut pipeline = Pipeline::new(steps.clone(), false);
+                pipeline.push(record);
+                pipeline.finish();
+                let (results, errors, _) = pipeline.into_outcome();
+                let results: RunResults = results.into_iter().map(Record::into_stored).collect();
+                (results, errors)
+            }))
+            .unwrap_or_else(|payload| {
+                let error = errors::execution_internal_error(&panic_message(payload.as_ref()));
+                (RunResults::new(), vec![error])
+            })
+        })
+    });
+    let outcome = match errors.first() {
+        Some(error) => RunOutcome::Failure(error.clone()),
+        None => RunOutcome::Success,
+    };
+    let duration = coarse_now_ms().saturating_sub(started);
+    entry.registration().stats.finished(outcome, duration);
+    log.push(
+        LoggedRun {
+            id,
+            results,
+            errors,
+        },
+        kept_per_registration(),
+    );
 }
 
 /// Runs a CommandReader registration for a client (RG.TRIGGER, a hooked command)
@@ -245,15 +300,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
     };
     entry.registration().stats.finished(outcome, duration_ms);
     let id = execution.id();
-    let hot = state::hot();
-    // 0 or less means no limit per registration (as in RedisGears); the list of
-    // executions then still holds at most MaxExecutions, so a registration's ids
-    // beyond that many are no longer listed anyway and need not be kept.
-    let cap = if hot.max_executions_per_registration > 0 {
-        hot.max_executions_per_registration
-    } else {
-        hot.max_executions
-    };
+    let cap = kept_per_registration();
     let mut recent = lock(&entry.payload().recent);
     // Read under the lock `remove` sets it under: no execution is kept after the
     // registration's list was emptied.
@@ -263,6 +310,20 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
         return;
     }
     recent.push(id, cap, unlist);
+}
+
+/// How many finished executions a registration keeps listed. 0 or less
+/// `MaxExecutionsPerRegistration` means no limit per registration (as in
+/// RedisGears); the list of executions then still holds at most MaxExecutions, so
+/// a registration's executions beyond that many are no longer listed anyway and
+/// need not be kept.
+fn kept_per_registration() -> i64 {
+    let hot = state::hot();
+    if hot.max_executions_per_registration > 0 {
+        hot.max_executions_per_registration
+    } else {
+        hot.max_executions
+    }
 }
 
 thread_local! {

@@ -12,6 +12,7 @@ use super::streams::StreamRegistration;
 use super::{add, call_on_registered, remove, Registered, RegistrationEntry};
 use crate::state;
 use gears_executions::plan::Plan;
+use gears_executions::run_log::RunLog;
 use gears_executions::serial::SerialQueue;
 use gears_protocol::replies::SessionView;
 use gears_protocol::request::PyExecute;
@@ -262,8 +263,17 @@ pub fn install(
     let scope = batching
         .clone()
         .map(|batching| batching as Arc<dyn gears_executions::serial::DrainScope>);
+    let plan = Arc::new(plan);
+    // A sync KeysReader registration keeps its runs in a log; `commands=` ones
+    // do not: their executions are linked to the command that fired them.
+    let runs = match (&registration.reader, registration.mode) {
+        (ReaderArgs::Keys(args), Mode::Sync) if args.commands.is_none() => {
+            Some(Arc::new(RunLog::new(plan.clone())))
+        }
+        _ => None,
+    };
     let payload = Registered {
-        plan: Arc::new(plan),
+        plan,
         session,
         on_registered,
         queue: SerialQueue::with_scope(
@@ -276,6 +286,7 @@ pub fn install(
         ),
         batching,
         recent: Mutex::new(Default::default()),
+        runs,
         aborted_below: AtomicU64::new(0),
         unregistered: AtomicBool::new(false),
         running: Mutex::new(None),
