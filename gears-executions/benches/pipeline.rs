@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || (0..RECORDS as i64).map(Record::Long).collect::<Vec<_>>(),
                 |records| {
-                    let mut pipeline = Pipeline::new(steps.clone(), false);
+                    let mut pipeline = Pipeline::new(&steps, false);
                     for record in records {
                         pipeline.push(record);
                     }

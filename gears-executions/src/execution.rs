@@ -80,6 +80,15 @@ impl Outcome {
 pub trait DeferredReply: Send + Sync + std::fmt::Debug {
     /// The reply that shows it.
     fn reply(&self) -> Reply;
+    /// A copy (an outcome copied for a reader). Kept in a box, not shared: the
+    /// record it came from is a box already, and moves into the execution as is.
+    fn clone_box(&self) -> Box<dyn DeferredReply>;
+}
+
+impl Clone for Box<dyn DeferredReply> {
+    fn clone(&self) -> Box<dyn DeferredReply> {
+        self.clone_box()
+    }
 }
 
 /// A result as an execution keeps it.
@@ -88,7 +97,7 @@ pub enum StoredResult {
     /// Its reply.
     Reply(Reply),
     /// A value that makes its reply when asked.
-    Deferred(Arc<dyn DeferredReply>),
+    Deferred(Box<dyn DeferredReply>),
 }
 
 impl StoredResult {

@@ -8,7 +8,6 @@ use crate::execution::{DeferredReply, StoredResult};
 use gears_protocol::Reply;
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
 /// A value owned by a runtime (a Python object).
 pub trait OpaqueRecord: Send + fmt::Debug {
@@ -22,7 +21,7 @@ pub trait OpaqueRecord: Send + fmt::Debug {
     /// The value as an execution may keep it, its reply made only when asked, if it
     /// is an immutable snapshot; otherwise itself back (it becomes a reply now).
     /// (Implementations that are not snapshots return `Err(self)`.)
-    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>>;
+    fn into_deferred(self: Box<Self>) -> Result<Box<dyn DeferredReply>, Box<dyn OpaqueRecord>>;
     /// Its elements if it is a list (what `flatmap` expands), or itself back.
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>>;
     /// Access to the concrete type, for the runtime that made it.
@@ -101,8 +100,9 @@ pub enum KeyValue {
 pub struct KeyEntry {
     /// The key name.
     pub key: Vec<u8>,
-    /// The event name in event mode; `None` in batch mode.
-    pub event: Option<Vec<u8>>,
+    /// The event name in event mode; `None` in batch mode. Shared: a server has a
+    /// few event names, and an event's record need not copy its name.
+    pub event: Option<std::sync::Arc<[u8]>>,
     /// Type and value, or `None` when the reader was asked not to read values.
     pub value: Option<(KeyType, KeyValue)>,
 }

@@ -98,7 +98,7 @@ fn run_started(
     // and two clock reads per batch are a measurable share of that.
     let started = profile.then(Instant::now);
     let mut read_duration = Duration::ZERO;
-    let mut pipeline = Pipeline::new(execution.plan().steps.clone(), profile);
+    let mut pipeline = Pipeline::new(&execution.plan().steps, profile);
     let mut stepping = Duration::ZERO;
     loop {
         if execution.abort_requested() || pipeline.has_errors() {

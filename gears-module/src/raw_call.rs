@@ -54,9 +54,16 @@ pub fn call_raw<T>(
     let (Some(create), Some(free_string), Some(call), Some(free_reply)) = functions else {
         return Err(errno_text(0));
     };
-    let mut name: SmallVec<[u8; 32]> = SmallVec::with_capacity(command.len() + 1);
-    name.extend_from_slice(command);
-    name.push(0);
+    // The name NUL-terminated, on the stack for any real command name.
+    let mut short = [0u8; 64];
+    let long: Vec<u8>;
+    let name: &[u8] = if command.len() < short.len() {
+        short[..command.len()].copy_from_slice(command);
+        &short[..=command.len()]
+    } else {
+        long = [command, &[0]].concat();
+        &long
+    };
     let mut argv: SmallVec<[*mut raw::RedisModuleString; 8]> = args
         .iter()
         // SAFETY: a string tied to no context (freed below), copied from a live slice
@@ -75,8 +82,13 @@ pub fn call_raw<T>(
             argv.len(),
         )
     };
-    // Read errno before anything else can change it.
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    // Read errno before anything else can change it (only a refused call sets it).
+    let errno = if reply.is_null() {
+        // SAFETY: __errno_location returns this thread's errno, always valid to read.
+        unsafe { *libc::__errno_location() }
+    } else {
+        0
+    };
     for string in argv {
         // SAFETY: each string was created above with no context and is freed once;
         // Redis took its own references to the ones it keeps.

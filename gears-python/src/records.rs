@@ -33,9 +33,7 @@ impl OpaqueRecord for PyRecord {
         Python::attach(|py| crate::convert::to_reply(self.0.bind(py)))
     }
 
-    fn into_deferred(
-        self: Box<Self>,
-    ) -> Result<std::sync::Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+    fn into_deferred(self: Box<Self>) -> Result<Box<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
         Err(self)
     }
 
@@ -186,9 +184,7 @@ impl OpaqueRecord for EventRecord {
         })
     }
 
-    fn into_deferred(
-        self: Box<Self>,
-    ) -> Result<std::sync::Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+    fn into_deferred(self: Box<Self>) -> Result<Box<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
         Err(self)
     }
 

@@ -28,7 +28,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use std::fmt::Write;
-use std::sync::Arc;
 
 /// How deep [`python_repr`] follows nested dicts and lists before leaving the
 /// value to Python (which also detects self-references).
@@ -47,7 +46,7 @@ impl OpaqueRecord for StrRecord {
         into_str_reply(self.0)
     }
 
-    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+    fn into_deferred(self: Box<Self>) -> Result<Box<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
         Err(self)
     }
 
@@ -81,6 +80,10 @@ impl DeferredReply for KeyRecordText {
     fn reply(&self) -> Reply {
         into_str_reply(self.text())
     }
+
+    fn clone_box(&self) -> Box<dyn DeferredReply> {
+        Box::new(self.clone())
+    }
 }
 
 impl OpaqueRecord for KeyRecordText {
@@ -88,8 +91,8 @@ impl OpaqueRecord for KeyRecordText {
         DeferredReply::reply(self)
     }
 
-    fn into_deferred(self: Box<Self>) -> Result<Arc<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
-        Ok(Arc::new(*self))
+    fn into_deferred(self: Box<Self>) -> Result<Box<dyn DeferredReply>, Box<dyn OpaqueRecord>> {
+        Ok(self)
     }
 
     fn into_list(self: Box<Self>) -> Result<Vec<Record>, Box<dyn OpaqueRecord>> {
@@ -441,7 +444,7 @@ mod tests {
         for (event, key, value, native) in entries {
             let entry = KeyEntry {
                 key: key.to_vec(),
-                event: event.map(<[u8]>::to_vec),
+                event: event.map(Into::into),
                 value,
             };
             let expected = Python::attach(|py| {
@@ -462,7 +465,7 @@ mod tests {
         python();
         let entry = KeyEntry {
             key: b"h".to_vec(),
-            event: Some(b"hset".to_vec()),
+            event: Some(b"hset".as_slice().into()),
             value: Some((
                 KeyType::Hash,
                 KeyValue::Hash(vec![(b"f".to_vec(), b"1".to_vec())]),

@@ -218,6 +218,30 @@ impl<'a> EventKey<'a> {
     }
 }
 
+thread_local! {
+    /// The event names this thread has seen, shared by the records of their events.
+    static EVENT_NAMES: RefCell<Vec<Arc<[u8]>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The event name as records share it. Redis has a few dozen event names; other
+/// modules may raise their own, so at most [`EVENT_NAMES_KEPT`] are kept per thread
+/// (beyond that, a name is copied for its record).
+fn shared_event_name(event: &[u8]) -> Arc<[u8]> {
+    EVENT_NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(name) = names.iter().find(|name| ***name == *event) {
+            return name.clone();
+        }
+        let name: Arc<[u8]> = event.into();
+        if names.len() < EVENT_NAMES_KEPT {
+            names.push(name.clone());
+        }
+        name
+    })
+}
+
+const EVENT_NAMES_KEPT: usize = 256;
+
 fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
     let KeysTarget {
         entry, args, mode, ..
@@ -246,7 +270,7 @@ fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
     };
     let entry_record = KeyEntry {
         key: key.key.to_vec(),
-        event: Some(event.as_bytes().to_vec()),
+        event: Some(shared_event_name(event.as_bytes())),
         value,
     };
     // A sync run outside a command's hook is kept in the registration's log, unless

@@ -106,7 +106,7 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
     let (results, errors) = Python::attach(|_| {
         as_running(entry.id(), || {
             catch_unwind(AssertUnwindSafe(|| {
-                let mut pipeline = Pipeline::new(steps.clone(), false);
+                let mut pipeline = Pipeline::new(steps, false);
                 pipeline.push(record);
                 pipeline.finish();
                 let (results, errors, _) = pipeline.into_outcome();
