@@ -96,21 +96,32 @@ impl RunLog {
     }
 
     /// The ids of its runs, oldest first.
+    #[cfg(test)]
     pub(crate) fn ids(&self) -> Vec<GearsId> {
         self.runs().runs.iter().map(|run| run.id).collect()
+    }
+
+    fn to_execution(&self, run: &LoggedRun) -> Arc<Execution> {
+        Arc::new(Execution::finished(
+            run.id,
+            self.plan.clone(),
+            true,
+            run.results.to_vec(),
+            run.errors.clone(),
+        ))
     }
 
     /// The run `id` as an execution.
     pub fn execution(&self, id: &GearsId) -> Option<Arc<Execution>> {
         let runs = self.runs();
         let run = runs.runs.iter().find(|run| run.id == *id)?;
-        Some(Arc::new(Execution::finished(
-            run.id,
-            self.plan.clone(),
-            true,
-            run.results.to_vec(),
-            run.errors.clone(),
-        )))
+        Some(self.to_execution(run))
+    }
+
+    /// Every run it keeps as an execution, oldest first.
+    pub fn executions(&self) -> Vec<Arc<Execution>> {
+        let runs = self.runs();
+        runs.runs.iter().map(|run| self.to_execution(run)).collect()
     }
 
     /// Drops the run `id`; false if it keeps no such run.

@@ -292,23 +292,13 @@ impl ExecutionStore {
         if listed.logs.is_empty() {
             return held.collect();
         }
-        let mut all: Vec<(u64, Option<Arc<Execution>>, GearsId)> = held
-            .map(|execution| {
-                (
-                    execution.id().counter,
-                    Some(execution.clone()),
-                    execution.id(),
-                )
-            })
-            .collect();
+        let mut all: Vec<Arc<Execution>> = held.collect();
         for log in &listed.logs {
-            all.extend(log.ids().into_iter().map(|id| (id.counter, None, id)));
+            all.extend(log.executions());
         }
-        // Stable: executions held in the order they were added.
-        all.sort_by_key(|(counter, _, _)| *counter);
-        all.into_iter()
-            .filter_map(|(_, held, id)| held.or_else(|| listed.get(&id)))
-            .collect()
+        // Stable: executions held stay in the order they were added.
+        all.sort_by_key(|execution| execution.id().counter);
+        all
     }
 
     /// How many are listed (INFO `rg_nexecutions`).

@@ -10,7 +10,10 @@
 //! RG.DUMPEXECUTIONS) and counted in its registration's stats. `sync` ones run
 //! inline, on the thread that fired the event (under the Redis lock it already
 //! holds); the others go to the registration's serial queue on the execution
-//! threads, so one registration's executions never overlap (module `runs`).
+//! threads, so one registration's executions never overlap (module `runs`). A
+//! `sync` KeysReader registration keeps its runs in a
+//! [`gears_executions::run_log::RunLog`] rather than as executions: the store
+//! lists them the same way and makes one into an execution when a command asks.
 //!
 //! A registration never fires on the writes of its own executions (nor on the key
 //! reads they make, which can raise `keymiss`): a thread records which registrations

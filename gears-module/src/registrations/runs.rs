@@ -1,5 +1,7 @@
 //! How a triggered registration runs (behaviour.md §5.3): `sync` executions inline
-//! on the thread that fired them, the others queued on the registration's worker;
+//! on the thread that fired them (a KeysReader event's without an execution object,
+//! kept in the registration's run log: [`run_logged`]), the others queued on the
+//! registration's worker;
 //! how a finished one is booked (stats, the executions its registration keeps
 //! listed); and the runs clients wait for (RG.TRIGGER, hooked commands).
 
