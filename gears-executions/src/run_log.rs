@@ -135,6 +135,8 @@ impl RunLog {
 
     /// Drops every run and keeps none from now on (the registration went away).
     pub fn close(&self) {
+        // Freed after the lock is given back: whoever reads the log (the store,
+        // holding its own lock) does not wait for the freeing.
         let dropped = {
             let mut runs = self.runs();
             runs.closed = true;
