@@ -28,7 +28,7 @@
 //!     description: None,
 //! });
 //! let execution = Arc::new(Execution::new(store.next_execution_id(), plan, false));
-//! store.add(execution.clone(), 1000);
+//! store.add(execution.clone());
 //! let records = (1..=5).map(Record::Long).collect();
 //! run(&execution, &mut VecReader::new(records), &NativeRuntime, false);
 //! let outcome = execution.outcome().unwrap();

@@ -7,6 +7,7 @@
 //! through the steps after its own (`aggregate` is accumulate, collect, accumulate).
 //! Keys of `accumulatebykey` and `group` come out in the order they first appeared.
 
+use crate::execution::StoredResult;
 use crate::plan::{Callback, Step, StepError, StepKind};
 use crate::record::Record;
 use smallvec::SmallVec;
@@ -149,6 +150,20 @@ impl<'plan> Pipeline<'plan> {
             self.results,
             self.errors,
             self.durations.unwrap_or_default(),
+        )
+    }
+
+    /// Flushes the accumulating steps and gives the results as an execution keeps
+    /// them (replies, or snapshots shown when asked), the errors and the step
+    /// durations; the pipeline is spent. Runtime values are converted (and
+    /// dropped) here, so the caller holds the runtime's scope.
+    pub fn into_stored<C: FromIterator<StoredResult>>(mut self) -> (C, Vec<String>, Vec<Duration>) {
+        self.finish();
+        let (results, errors, durations) = self.into_outcome();
+        (
+            results.into_iter().map(Record::into_stored).collect(),
+            errors,
+            durations,
         )
     }
 

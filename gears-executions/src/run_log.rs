@@ -133,6 +133,12 @@ impl RunLog {
         }
     }
 
+    /// Drops every run (loading starts from a clean state).
+    pub(crate) fn clear(&self) {
+        let dropped = std::mem::take(&mut self.runs().runs);
+        drop(dropped);
+    }
+
     /// Drops every run and keeps none from now on (the registration went away).
     pub fn close(&self) {
         // Freed after the lock is given back: whoever reads the log (the store,

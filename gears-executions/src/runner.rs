@@ -10,6 +10,7 @@
 
 use crate::execution::{Execution, Status, StoredResult};
 use crate::pipeline::Pipeline;
+use crate::plan::Step;
 use crate::pool::panic_message;
 use crate::reader::Reader;
 use crate::record::Record;
@@ -77,14 +78,34 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
         execution.finish(
             Status::Done,
             Vec::new(),
-            vec![errors::execution_internal_error(&panic_message(
-                payload.as_ref(),
-            ))],
+            vec![internal_error(payload.as_ref())],
             Vec::new(),
             Duration::ZERO,
             Duration::ZERO,
         );
     }
+}
+
+/// The one error of a run that panicked.
+fn internal_error(payload: &(dyn std::any::Any + Send)) -> String {
+    errors::execution_internal_error(&panic_message(payload))
+}
+
+/// Runs one record through `steps` on this thread, in whatever runtime scope the
+/// caller holds, without an [`Execution`]: the results as an execution keeps them,
+/// and the errors. A `sync` registration's event runs this way. A panic in the steps
+/// is one error, as in [`run`].
+pub fn run_record<C: FromIterator<StoredResult>>(
+    steps: &[Step],
+    record: Record,
+) -> (C, Vec<String>) {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut pipeline = Pipeline::new(steps, false);
+        pipeline.push(record);
+        let (results, errors, _) = pipeline.into_stored();
+        (results, errors)
+    }))
+    .unwrap_or_else(|payload| (C::from_iter([]), vec![internal_error(payload.as_ref())]))
 }
 
 fn run_started(
@@ -139,15 +160,9 @@ fn run_started(
     let mut pipeline = Some(pipeline);
     let mut outcome: Option<(Vec<StoredResult>, Vec<String>, Vec<Duration>)> = None;
     runtime.batch_scope(&mut || {
-        if let Some(mut pipeline) = pipeline.take() {
-            pipeline.finish();
-            let (results, errors, durations) = pipeline.into_outcome();
+        if let Some(pipeline) = pipeline.take() {
             // Converting (and dropping) runtime values happens inside the scope.
-            outcome = Some((
-                results.into_iter().map(Record::into_stored).collect(),
-                errors,
-                durations,
-            ));
+            outcome = Some(pipeline.into_stored());
         }
         // Inside the scope: disarming needs what the scope holds (the GIL).
         if let Some(interrupter) = interrupter {

@@ -93,15 +93,9 @@ impl Listed {
         true
     }
 
-    /// Unlists the oldest while more than `max` (when positive) are listed.
-    fn trim(&mut self, max: i64) {
-        let Ok(max) = usize::try_from(max) else {
-            return;
-        };
-        if max == 0 {
-            return;
-        }
-        while self.total() > max && self.remove_oldest() {}
+    /// Unlists the oldest until at most `keep` are listed.
+    fn keep_at_most(&mut self, keep: usize) {
+        while self.total() > keep && self.remove_oldest() {}
     }
 
     /// A listed execution or logged run.
@@ -127,7 +121,7 @@ pub struct ExecutionStore {
     shard_generation: AtomicU64,
     next_execution: AtomicU64,
     next_plan: AtomicU64,
-    /// `MaxExecutions`, as last given (0 or less: no limit).
+    /// `MaxExecutions` (0 or less: no limit).
     max_executions: AtomicI64,
     listed: Mutex<Listed>,
 }
@@ -151,12 +145,19 @@ impl ExecutionStore {
         }
     }
 
+    /// `MaxExecutions` as a count, `None` for no limit.
+    fn max_executions(&self) -> Option<usize> {
+        usize::try_from(self.max_executions.load(Ordering::Relaxed))
+            .ok()
+            .filter(|max| *max > 0)
+    }
+
     /// The listing, with `MaxExecutions` applied to the runs logged since it was
     /// last used.
     fn listed(&self) -> MutexGuard<'_, Listed> {
         let mut listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
-        if !listed.logs.is_empty() {
-            listed.trim(self.max_executions.load(Ordering::Relaxed));
+        if let (false, Some(max)) = (listed.logs.is_empty(), self.max_executions()) {
+            listed.keep_at_most(max);
         }
         listed
     }
@@ -235,25 +236,12 @@ impl ExecutionStore {
             .fetch_max(id.counter.saturating_add(1), Ordering::SeqCst);
     }
 
-    /// Lists `execution`, first removing the oldest ones while `max_executions`
+    /// Lists `execution`, first removing the oldest ones while `MaxExecutions`
     /// (when positive) are listed.
-    pub fn add(&self, execution: Arc<Execution>, max_executions: i64) {
-        self.set_max_executions(max_executions);
+    pub fn add(&self, execution: Arc<Execution>) {
         let mut listed = self.listed();
-        if max_executions > 0 {
-            let max = usize::try_from(max_executions).unwrap_or(usize::MAX);
-            if listed.logs.is_empty() {
-                while listed.by_id.len() >= max {
-                    match listed.order.pop_front() {
-                        Some(oldest) => {
-                            listed.by_id.remove(&oldest);
-                        }
-                        None => break,
-                    }
-                }
-            } else {
-                while listed.total() >= max && listed.remove_oldest() {}
-            }
+        if let Some(max) = self.max_executions() {
+            listed.keep_at_most(max - 1);
         }
         listed.order.push_back(execution.id());
         listed.by_id.insert(execution.id(), execution);
@@ -318,9 +306,7 @@ impl ExecutionStore {
         listed.order.clear();
         listed.by_id.clear();
         for log in &listed.logs {
-            while log.oldest().is_some() {
-                log.drop_oldest();
-            }
+            log.clear();
         }
     }
 }
@@ -371,8 +357,9 @@ mod tests {
     fn max_executions_trims_the_oldest() {
         let store = ExecutionStore::default();
         let executions: Vec<_> = (0..5).map(|_| new_execution(&store)).collect();
+        store.set_max_executions(3);
         for execution in &executions {
-            store.add(execution.clone(), 3);
+            store.add(execution.clone());
         }
         let listed: Vec<u64> = store.list().iter().map(|e| e.id().counter).collect();
         assert_eq!(listed, vec![2, 3, 4]);
@@ -386,8 +373,9 @@ mod tests {
     #[case(-1)]
     fn zero_or_less_means_no_limit(#[case] max: i64) {
         let store = ExecutionStore::default();
+        store.set_max_executions(max);
         for _ in 0..50 {
-            store.add(new_execution(&store), max);
+            store.add(new_execution(&store));
         }
         assert_eq!(store.len(), 50);
     }
@@ -396,8 +384,8 @@ mod tests {
     fn remove_and_clear() {
         let store = ExecutionStore::default();
         let first = new_execution(&store);
-        store.add(first.clone(), 1000);
-        store.add(new_execution(&store), 1000);
+        store.add(first.clone());
+        store.add(new_execution(&store));
         assert!(store.remove(&first.id()));
         assert!(!store.remove(&first.id()));
         assert_eq!(store.len(), 1);
@@ -408,11 +396,12 @@ mod tests {
     #[test]
     fn executions_unlisted_oldest_first_leave_no_ids_behind() {
         let store = ExecutionStore::default();
+        store.set_max_executions(0);
         let mut kept = std::collections::VecDeque::new();
         for _ in 0..1000 {
             let execution = new_execution(&store);
             kept.push_back(execution.id());
-            store.add(execution, 0);
+            store.add(execution);
             if kept.len() > 3 {
                 let oldest = kept.pop_front().expect("kept");
                 assert!(store.remove(&oldest));
@@ -445,10 +434,10 @@ mod tests {
         let log = Arc::new(RunLog::new(new_execution(&store).plan().clone()));
         store.add_log(log.clone());
         let first = new_execution(&store);
-        store.add(first.clone(), 1000);
+        store.add(first.clone());
         let run = logged(&store, &log);
         let last = new_execution(&store);
-        store.add(last.clone(), 1000);
+        store.add(last.clone());
         let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
         assert_eq!(listed, vec![first.id(), run, last.id()]);
         assert_eq!(store.len(), 3);
@@ -466,14 +455,14 @@ mod tests {
         store.add_log(log.clone());
         store.set_max_executions(3);
         let old = new_execution(&store);
-        store.add(old.clone(), 3);
+        store.add(old.clone());
         let runs: Vec<GearsId> = (0..3).map(|_| logged(&store, &log)).collect();
         // Four listed for a limit of three: the oldest, an execution, goes.
         let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
         assert_eq!(listed, runs);
         // Adding one removes the oldest logged run.
         let new = new_execution(&store);
-        store.add(new.clone(), 3);
+        store.add(new.clone());
         let listed: Vec<GearsId> = store.list().iter().map(|e| e.id()).collect();
         assert_eq!(listed, vec![runs[1], runs[2], new.id()]);
         // Removing one does not bring back what the limit removed.

@@ -77,8 +77,7 @@ pub fn debug_run(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             plan,
             false,
         ));
-        let max = crate::state::hot().max_executions;
-        engine.store.add(execution.clone(), max);
+        engine.store.add(execution.clone());
         let reply = if unblocking {
             Some(Reply::bulk(execution.id().to_string()))
         } else {

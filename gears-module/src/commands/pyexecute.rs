@@ -86,8 +86,7 @@ fn start(ctx: &Context, pending: PendingRun, unblocking: bool) -> Option<Reply> 
         Ok(reader) => reader,
         Err(error) => return Some(Reply::error(error)),
     };
-    let hot = state::hot();
-    let (max_executions, profile) = (hot.max_executions, hot.profile_executions);
+    let profile = state::hot().profile_executions;
     let execution = Arc::new(Execution::new(
         engine.store.next_execution_id(),
         Arc::new(pending.plan),
@@ -110,7 +109,7 @@ fn start(ctx: &Context, pending: PendingRun, unblocking: bool) -> Option<Reply> 
         });
         None
     };
-    engine.store.add(execution.clone(), max_executions);
+    engine.store.add(execution.clone());
     let submitted = engine.pool.submit(Box::new(move || {
         run(&execution, reader.as_mut(), &runtime(), profile);
     }));

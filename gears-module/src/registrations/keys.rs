@@ -273,10 +273,10 @@ fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
         event: Some(shared_event_name(event.as_bytes())),
         value,
     };
-    // A sync run outside a command's hook is kept in the registration's log, unless
-    // executions are profiled (a log keeps no step durations).
-    if let (Some(log), None) = (&entry.payload().runs, &linked) {
-        if *mode == Mode::Sync && !crate::state::hot().profile_executions {
+    // Only sync registrations without `commands=` have a log; their runs go to it
+    // unless executions are profiled (a log keeps no step durations).
+    if let Some(log) = &entry.payload().runs {
+        if !crate::state::hot().profile_executions {
             super::run_logged(entry, log, Record::Key(entry_record));
             return;
         }

@@ -9,12 +9,10 @@ use super::{as_running, hooks, lock, RegistrationEntry};
 use crate::blocked::BlockedClient;
 use crate::state;
 use gears_executions::execution::{Execution, Outcome, Status};
-use gears_executions::pipeline::Pipeline;
-use gears_executions::pool::panic_message;
 use gears_executions::reader::{Reader, VecReader};
 use gears_executions::record::Record;
 use gears_executions::run_log::{LoggedRun, RunLog, RunResults};
-use gears_executions::runner::{run, Runtime};
+use gears_executions::runner::{run, run_record, Runtime};
 use gears_protocol::{errors, GearsId, Reply};
 use gears_python::callback::{PyInlineRuntime, PyRuntime};
 use gears_python::pyo3::Python;
@@ -22,7 +20,6 @@ use gears_python::runtime_functions::{host_calls_time, measuring_host_calls};
 use gears_registrations::registration::{Mode, RunOutcome};
 use redis_module::Context;
 use std::cell::RefCell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,15 +41,14 @@ pub fn trigger<R: Reader + 'static>(
     context: Option<hooks::CommandContext>,
 ) -> Option<Arc<Execution>> {
     let engine = state::engine()?;
-    let hot = state::hot();
-    let (max_executions, profile) = (hot.max_executions, hot.profile_executions);
+    let profile = state::hot().profile_executions;
     let execution = Arc::new(Execution::new(
         engine.store.next_execution_id(),
         entry.payload().plan.clone(),
         true,
     ));
     entry.count_triggered();
-    engine.store.add(execution.clone(), max_executions);
+    engine.store.add(execution.clone());
     if sync {
         // The thread holds the Redis lock, so it may hold the GIL for the whole run
         // (lock order: Redis, then Python): one hand-over instead of one per batch.
@@ -105,22 +101,8 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
     let steps = &entry.payload().plan.steps;
     // Lock order: Redis (held), then Python, for the whole run; results are made
     // (and the records dropped) with the GIL held.
-    let (results, errors) = Python::attach(|_| {
-        as_running(entry.id(), || {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut pipeline = Pipeline::new(steps, false);
-                pipeline.push(record);
-                pipeline.finish();
-                let (results, errors, _) = pipeline.into_outcome();
-                let results: RunResults = results.into_iter().map(Record::into_stored).collect();
-                (results, errors)
-            }))
-            .unwrap_or_else(|payload| {
-                let error = errors::execution_internal_error(&panic_message(payload.as_ref()));
-                (RunResults::new(), vec![error])
-            })
-        })
-    });
+    let (results, errors): (RunResults, _) =
+        Python::attach(|_| as_running(entry.id(), || run_record(steps, record)));
     let outcome = match errors.first() {
         Some(error) => RunOutcome::Failure(error.clone()),
         None => RunOutcome::Success,
