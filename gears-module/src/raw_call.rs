@@ -18,7 +18,6 @@
 
 use gears_protocol::Reply;
 use redis_module::{raw, Context};
-use smallvec::SmallVec;
 use std::os::raw::c_char;
 use std::ptr;
 
@@ -28,6 +27,9 @@ use std::ptr;
 /// refuses before running it (unknown command, wrong arity) by errno text, and the
 /// errors a command replies with come back as error replies either way.
 const FORMAT: &[u8] = b"v!\0";
+
+/// Arguments passed from the stack; more go through the heap.
+const INLINE_ARGS: usize = 8;
 
 /// Calls `command` with binary-safe `args` under the Redis lock, which the caller
 /// holds through `ctx`, and gives the live reply to `read`. `Err` is the text of a
@@ -64,12 +66,21 @@ pub fn call_raw<T>(
         long = [command, &[0]].concat();
         &long
     };
-    let mut argv: SmallVec<[*mut raw::RedisModuleString; 8]> = args
-        .iter()
+    // On the stack for the usual few arguments (a plain array: collecting into a
+    // SmallVec costs more than the strings' pointers).
+    let mut inline = [ptr::null_mut::<raw::RedisModuleString>(); INLINE_ARGS];
+    let mut spilled: Vec<*mut raw::RedisModuleString>;
+    let argv: &mut [*mut raw::RedisModuleString] = if args.len() <= INLINE_ARGS {
+        &mut inline[..args.len()]
+    } else {
+        spilled = vec![ptr::null_mut(); args.len()];
+        &mut spilled
+    };
+    for (slot, arg) in argv.iter_mut().zip(args) {
         // SAFETY: a string tied to no context (freed below), copied from a live slice
         // of the given length.
-        .map(|arg| unsafe { create(ptr::null_mut(), arg.as_ptr().cast::<c_char>(), arg.len()) })
-        .collect();
+        *slot = unsafe { create(ptr::null_mut(), arg.as_ptr().cast::<c_char>(), arg.len()) };
+    }
     // SAFETY: the caller holds the Redis lock through ctx; `name` is NUL-terminated
     // with no other NUL (checked above); the format says one array of argv.len()
     // strings follows, which is what is passed.
@@ -89,7 +100,7 @@ pub fn call_raw<T>(
     } else {
         0
     };
-    for string in argv {
+    for &mut string in argv {
         // SAFETY: each string was created above with no context and is freed once;
         // Redis took its own references to the ones it keeps.
         unsafe { free_string(ptr::null_mut(), string) };

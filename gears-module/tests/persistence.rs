@@ -128,6 +128,18 @@ fn registrations_survive_the_aof_and_its_rewrite() -> Result<()> {
     Ok(())
 }
 
+/// Waits until the replica `client` talks to has synced with its master.
+fn wait_for_sync(client: &mut Client) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !text(&client.call(&["INFO", "replication"])?).contains("master_link_status:up") {
+        if Instant::now() > deadline {
+            bail!("the replica did not sync");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 #[test]
 fn a_replica_holds_registrations_and_fires_them_once_promoted() -> Result<()> {
     let master = server_with(&["--repl-diskless-sync-delay", "0"])?;
@@ -140,13 +152,7 @@ fn a_replica_holds_registrations_and_fires_them_once_promoted() -> Result<()> {
         "GB().foreach(lambda r: execute('INCR', 'a')).register(prefix='a:*', mode='sync')",
     )?;
     on_replica.call(&["REPLICAOF", "127.0.0.1", &master.port().to_string()])?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !text(&on_replica.call(&["INFO", "replication"])?).contains("master_link_status:up") {
-        if Instant::now() > deadline {
-            bail!("the replica did not sync");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_sync(&mut on_replica)?;
     pyexecute(
         &mut on_master,
         "GB().foreach(lambda r: execute('INCR', 'b')).register(prefix='b:*', mode='sync')",
@@ -189,6 +195,27 @@ fn a_replica_holds_registrations_and_fires_them_once_promoted() -> Result<()> {
     on_replica.call(&["REPLICAOF", "NO", "ONE"])?;
     on_replica.call(&["SET", "b:2", "x"])?;
     assert_eq!(integer(&on_replica.call(&["GET", "b"])?), 2);
+    Ok(())
+}
+
+#[test]
+fn a_server_started_as_a_replica_does_not_fire() -> Result<()> {
+    let master = server_with(&["--repl-diskless-sync-delay", "0"])?;
+    let mut on_master = master.client()?;
+    pyexecute(
+        &mut on_master,
+        "GB().foreach(lambda r: execute('INCR', 'a')).register(prefix='a:*', mode='sync')",
+    )?;
+    // A replica from its command line: it is one before the module is loaded.
+    let port = master.port().to_string();
+    let replica = server_with(&["--replicaof", "127.0.0.1", &port])?;
+    let mut on_replica = replica.client()?;
+    wait_for_sync(&mut on_replica)?;
+    on_master.call(&["SET", "a:1", "x"])?;
+    on_master.call(&["SET", "marker", "1"])?;
+    eventually(&mut on_replica, &["EXISTS", "marker"], 1)?;
+    // The master's run is replicated; the replica's registration did not run too.
+    assert_eq!(integer(&on_replica.call(&["GET", "a"])?), 1);
     Ok(())
 }
 

@@ -109,6 +109,10 @@ unsafe extern "C" fn execute_command_fastcall(
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: each pointer is a live object the caller holds for the call.
+        if let Some(reply) = unsafe { execute_str_command(args) } {
+            return reply_to_py(py, reply);
+        }
+        // SAFETY: each pointer is a live object the caller holds for the call.
         let args = args
             .iter()
             .map(|&arg| unsafe { Borrowed::from_ptr(py, arg) });
@@ -127,6 +131,39 @@ unsafe extern "C" fn execute_command_fastcall(
             std::ptr::null_mut()
         }
     }
+}
+
+/// How many arguments [`execute_str_command`] takes.
+const STR_COMMAND_ARGS: usize = 8;
+
+/// The common call, made without the general path's conversions: a command of at
+/// most [`STR_COMMAND_ARGS`] `str` arguments (`execute('INCR', 'counter')`), run
+/// by a thread that holds the Redis lock (a `sync` registration's event, an
+/// `atomic()` block), so the GIL is kept. `None` when the call is not of that kind:
+/// the general path takes it.
+///
+/// # Safety
+/// The GIL is held, and every pointer in `args` is a live object for the call.
+unsafe fn execute_str_command(args: &[*mut pyo3::ffi::PyObject]) -> Option<Reply> {
+    if args.is_empty() || args.len() > STR_COMMAND_ARGS {
+        return None;
+    }
+    let host = host()?;
+    if !host.holds_redis_lock() {
+        return None;
+    }
+    let mut argv: [&[u8]; STR_COMMAND_ARGS] = [&[]; STR_COMMAND_ARGS];
+    for (slot, &arg) in argv.iter_mut().zip(args) {
+        // SAFETY: `arg` is live (the caller's contract); the exact type is read
+        // from the object only.
+        if unsafe { pyo3::ffi::PyUnicode_CheckExact(arg) } == 0 {
+            return None;
+        }
+        // SAFETY: `arg` is a live str and the GIL is held; its UTF-8 form lives as
+        // long as the object, which the caller holds for the call.
+        *slot = unsafe { crate::convert::utf8_of(arg) }?;
+    }
+    Some(host.execute(&argv[..args.len()]))
 }
 
 /// The definition CPython keeps a pointer to for as long as `executeCommand`

@@ -65,10 +65,12 @@ pub struct KeysArgs {
 
 impl KeysArgs {
     /// Whether an event named `event` (as Redis spells it) passes `eventTypes`.
-    pub fn accepts_event(&self, event: &str) -> bool {
-        self.event_types
-            .as_ref()
-            .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(event)))
+    pub fn accepts_event(&self, event: &[u8]) -> bool {
+        self.event_types.as_ref().is_none_or(|types| {
+            types
+                .iter()
+                .any(|t| t.as_bytes().eq_ignore_ascii_case(event))
+        })
     }
 
     /// Whether a key of type `key_type` (a [`KEY_TYPES`] name) passes `keyTypes`.
@@ -416,7 +418,9 @@ mod tests {
             commands: None,
         };
         assert!(
-            args.accepts_event("set") && args.accepts_event("hset") && !args.accepts_event("del")
+            args.accepts_event(b"set")
+                && args.accepts_event(b"hset")
+                && !args.accepts_event(b"del")
         );
         assert!(args.accepts_key_type("string") && !args.accepts_key_type("hash"));
         let all = KeysArgs {
@@ -424,7 +428,7 @@ mod tests {
             key_types: None,
             ..args
         };
-        assert!(all.accepts_event("expired") && all.accepts_key_type("empty"));
+        assert!(all.accepts_event(b"expired") && all.accepts_key_type("empty"));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use super::{hooks, registry, running_here, trigger, RegistrationEntry};
 use crate::keyspace::{key_types_name, read_named_key};
 use crate::published::{LocalCopy, Published};
-use crate::redis_access::{context_flags, holding_lock};
+use crate::redis_access::holding_lock;
 use gears_executions::reader::KeyEventReader;
 use gears_executions::record::{KeyEntry, KeyType, KeyValue, Record};
 use gears_registrations::prefix::KeyRule;
@@ -161,15 +161,14 @@ fn on_event(
     if matching.peek().is_none() && !xadd {
         return;
     }
-    let flags = context_flags(ctx);
-    if flags & (raw::REDISMODULE_CTX_FLAGS_LOADING | raw::REDISMODULE_CTX_FLAGS_SLAVE) != 0 {
+    if super::persist::keyspace_events_ignored() {
         return;
     }
-    let event_name = String::from_utf8_lossy(event);
     let mut key_read = EventKey::new(ctx, name, key);
     holding_lock(ctx, || {
-        for target in matching {
-            fire(target, &event_name, &mut key_read);
+        while let Some(target) = matching.next() {
+            let last = matching.peek().is_none();
+            fire(target, event, &mut key_read, last);
         }
         if xadd {
             super::streams::on_xadd(key);
@@ -199,9 +198,19 @@ impl<'a> EventKey<'a> {
         }
     }
 
+    /// The record of the event for one registration, with what it read.
+    fn entry(&self, event: &[u8], value: Option<(KeyType, KeyValue)>) -> KeyEntry {
+        KeyEntry {
+            key: self.key.to_vec(),
+            event: Some(shared_event_name(event)),
+            value,
+        }
+    }
+
     /// The key's type, and its value if `read_value` (read again only when an
-    /// earlier registration did not want the value).
-    fn read(&mut self, read_value: bool) -> (KeyType, Option<KeyValue>) {
+    /// earlier registration did not want the value). The `last` registration of
+    /// the event takes the value instead of a copy: most events fire one.
+    fn read(&mut self, read_value: bool, last: bool) -> (KeyType, Option<KeyValue>) {
         let stale = match &self.read {
             None => true,
             Some((_, value)) => read_value && value.is_none(),
@@ -211,11 +220,30 @@ impl<'a> EventKey<'a> {
             // the Redis lock held; this runs inside that callback.
             self.read = Some(unsafe { read_named_key(self.ctx, self.name, self.key, read_value) });
         }
-        match &self.read {
+        match &mut self.read {
+            Some((kind, value)) if read_value && last => (*kind, value.take()),
             Some((kind, value)) => (*kind, if read_value { value.clone() } else { None }),
             None => (KeyType::Empty, None),
         }
     }
+}
+
+/// What a registration's record holds of the key: `None` when `keyTypes` turns the
+/// event away; else the type and value if the registration reads values.
+fn read_for(
+    args: &KeysArgs,
+    key: &mut EventKey<'_>,
+    last: bool,
+) -> Option<Option<(KeyType, KeyValue)>> {
+    let read_value = args.read_value;
+    if !read_value && args.key_types.is_none() {
+        return Some(None);
+    }
+    let (kind, value) = key.read(read_value, last);
+    if !args.accepts_key_type(key_types_name(kind)) {
+        return None;
+    }
+    Some(value.map(|value| (kind, value)))
 }
 
 thread_local! {
@@ -242,7 +270,7 @@ fn shared_event_name(event: &[u8]) -> Arc<[u8]> {
 
 const EVENT_NAMES_KEPT: usize = 256;
 
-fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
+fn fire(target: &KeysTarget, event: &[u8], key: &mut EventKey<'_>, last: bool) {
     let KeysTarget {
         entry, args, mode, ..
     } = target;
@@ -258,29 +286,25 @@ fn fire(target: &KeysTarget, event: &str, key: &mut EventKey<'_>) {
         },
         None => None,
     };
-    let read_value = args.read_value;
-    let value = if read_value || args.key_types.is_some() {
-        let (kind, value) = super::as_running(entry.id(), || key.read(read_value));
-        if !args.accepts_key_type(key_types_name(kind)) {
-            return;
-        }
-        value.map(|value| (kind, value))
-    } else {
-        None
-    };
-    let entry_record = KeyEntry {
-        key: key.key.to_vec(),
-        event: Some(shared_event_name(event.as_bytes())),
-        value,
-    };
     // Only sync registrations without `commands=` have a log; their runs go to it
     // unless executions are profiled (a log keeps no step durations).
     if let Some(log) = &entry.payload().runs {
         if !crate::state::hot().profile_executions {
-            super::run_logged(entry, log, Record::Key(entry_record));
+            // The read and the run, with the registration marked running here once
+            // for both: neither an expiry the read causes nor the function's own
+            // writes fire it again.
+            super::as_running(entry.id(), || {
+                if let Some(value) = read_for(args, key, last) {
+                    super::run_logged(entry, log, Record::Key(key.entry(event, value)));
+                }
+            });
             return;
         }
     }
+    let Some(value) = super::as_running(entry.id(), || read_for(args, key, last)) else {
+        return;
+    };
+    let entry_record = key.entry(event, value);
     let reader = KeyEventReader::new(entry_record);
     let context = linked.clone().map(hooks::CommandContext::Linked);
     let execution = trigger(entry, reader, *mode == Mode::Sync, None, context);

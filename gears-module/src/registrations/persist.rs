@@ -28,6 +28,7 @@ use redis_module::native_types::RedisType;
 use redis_module::{raw, Context};
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The encoding version of gears-rs' aux data.
@@ -153,8 +154,33 @@ fn install_all(blob: &[u8]) -> Result<Vec<Arc<RegistrationEntry>>, String> {
     Ok(installed)
 }
 
-/// Subscribes to the loading and replication-role events (at module load).
+/// Whether the server is loading data (between a loading event's start and its
+/// end or failure).
+static LOADING: AtomicBool = AtomicBool::new(false);
+/// Whether the server is a replica (kept by the replication-role events).
+static REPLICA: AtomicBool = AtomicBool::new(false);
+
+/// Whether keyspace events are to be ignored now: the server is loading or is a
+/// replica (behaviour.md §3.1). The same answer as `RedisModule_GetContextFlags`,
+/// kept by the loading and role events: every keyspace event asks, and reading
+/// the flags builds them all (about 130 instructions, most of an event that
+/// matches nothing).
+pub fn keyspace_events_ignored() -> bool {
+    LOADING.load(Ordering::Relaxed) || REPLICA.load(Ordering::Relaxed)
+}
+
+/// Subscribes to the loading and replication-role events (at module load), and
+/// takes the state they keep from the server as it is now.
 pub fn subscribe_server_events(ctx: &Context) {
+    let flags = crate::redis_access::context_flags(ctx.ctx);
+    LOADING.store(
+        flags & raw::REDISMODULE_CTX_FLAGS_LOADING != 0,
+        Ordering::Relaxed,
+    );
+    REPLICA.store(
+        flags & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0,
+        Ordering::Relaxed,
+    );
     // SAFETY: reading a function pointer that RedisModule_Init has filled.
     let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
         return;
@@ -196,6 +222,7 @@ unsafe extern "C" fn on_loading(
             raw::REDISMODULE_SUBEVENT_LOADING_RDB_START
             | raw::REDISMODULE_SUBEVENT_LOADING_AOF_START
             | raw::REDISMODULE_SUBEVENT_LOADING_REPL_START => {
+                LOADING.store(true, Ordering::Relaxed);
                 loaded().clear();
                 super::clear();
                 sessions::clear();
@@ -204,12 +231,16 @@ unsafe extern "C" fn on_loading(
                 }
             }
             raw::REDISMODULE_SUBEVENT_LOADING_ENDED => {
+                LOADING.store(false, Ordering::Relaxed);
                 let entries = std::mem::take(&mut *loaded());
                 for entry in &entries {
                     sessions::activate(entry);
                 }
             }
-            raw::REDISMODULE_SUBEVENT_LOADING_FAILED => loaded().clear(),
+            raw::REDISMODULE_SUBEVENT_LOADING_FAILED => {
+                LOADING.store(false, Ordering::Relaxed);
+                loaded().clear();
+            }
             _ => {}
         })
     }));
@@ -227,6 +258,7 @@ unsafe extern "C" fn on_role_changed(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         holding_lock(ctx, || {
             let master = subevent == raw::REDISMODULE_EVENT_REPLROLECHANGED_NOW_MASTER;
+            REPLICA.store(!master, Ordering::Relaxed);
             let entries = registry().entries().to_vec();
             for entry in &entries {
                 super::streams::role_changed(entry, master);

@@ -90,7 +90,8 @@ pub fn trigger<R: Reader + 'static>(
 /// an execution only when a command asks for it. Nothing can wait for it or abort
 /// it (it ends before the event's command does), so it needs neither. Per event
 /// that saves about as much as the rest of the run around the user's function
-/// costs (benchmarks.md B1).
+/// costs (benchmarks.md B1). The caller marks the registration running on this
+/// thread ([`super::as_running`]) for the run.
 pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
     let Some(engine) = state::engine() else {
         return;
@@ -101,8 +102,7 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
     let steps = &entry.payload().plan.steps;
     // Lock order: Redis (held), then Python, for the whole run; results are made
     // (and the records dropped) with the GIL held.
-    let (results, errors): (RunResults, _) =
-        Python::attach(|_| as_running(entry.id(), || run_record(steps, record)));
+    let (results, errors): (RunResults, _) = Python::attach(|_| run_record(steps, record));
     let outcome = match errors.first() {
         Some(error) => RunOutcome::Failure(error.clone()),
         None => RunOutcome::Success,
