@@ -119,14 +119,6 @@ pub(crate) fn context_flags(ctx: *mut raw::RedisModuleCtx) -> u32 {
     u32::try_from(unsafe { flags(ctx) }).unwrap_or(0)
 }
 
-/// The server-wide flags (loading, replica, ...), read through the module's
-/// detached context, from any thread.
-pub fn server_flags() -> u32 {
-    crate::MODULE_CTX
-        .get()
-        .map_or(0, |ctx| context_flags(ctx.0))
-}
-
 /// Runs `body` under the Redis lock, taking it only if this thread does not hold it.
 pub fn with_redis<R>(body: impl FnOnce(&Context) -> R) -> R {
     let taken = acquire();

@@ -409,8 +409,7 @@ unsafe extern "C" fn command_filter(fctx: *mut raw::RedisModuleCommandFilterCtx)
         if !unsafe { command_name(fctx) }.is_some_and(intercepted) {
             return;
         }
-        let flags = crate::redis_access::server_flags();
-        if flags & (raw::REDISMODULE_CTX_FLAGS_SLAVE | raw::REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+        if super::persist::replica_or_loading() {
             return;
         }
         let hooked = {

@@ -161,7 +161,7 @@ fn on_event(
     if matching.peek().is_none() && !xadd {
         return;
     }
-    if super::persist::keyspace_events_ignored() {
+    if super::persist::replica_or_loading() {
         return;
     }
     let mut key_read = EventKey::new(ctx, name, key);

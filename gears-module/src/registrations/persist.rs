@@ -160,13 +160,13 @@ static LOADING: AtomicBool = AtomicBool::new(false);
 /// Whether the server is a replica (kept by the replication-role events).
 static REPLICA: AtomicBool = AtomicBool::new(false);
 
-/// Whether keyspace events are to be ignored now: the server is loading or is a
-/// replica (behaviour.md §3.1). The same answer as `RedisModule_GetContextFlags`,
-/// kept by the loading and role events: every keyspace event asks, and reading
-/// the flags builds them all (about 130 instructions, most of an event that
-/// matches nothing).
-pub fn keyspace_events_ignored() -> bool {
-    LOADING.load(Ordering::Relaxed) || REPLICA.load(Ordering::Relaxed)
+/// Whether the server is a replica or is loading data now: keyspace events and
+/// command hooks are then ignored (behaviour.md §3.1, §3.2). The same answer as
+/// `RedisModule_GetContextFlags`, kept by the loading and role events: every
+/// keyspace event and every hooked command asks, and reading the flags builds
+/// them all (about 130 instructions, most of an event that matches nothing).
+pub fn replica_or_loading() -> bool {
+    LOADING.load(Ordering::Relaxed) || is_replica()
 }
 
 /// Subscribes to the loading and replication-role events (at module load), and
@@ -270,9 +270,9 @@ unsafe extern "C" fn on_role_changed(
     }
 }
 
-/// Whether this server is a replica now.
+/// Whether this server is a replica now (kept by the role events).
 pub fn is_replica() -> bool {
-    crate::redis_access::server_flags() & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0
+    REPLICA.load(Ordering::Relaxed)
 }
 
 /// Replicates a registration being applied to replicas and the AOF.
