@@ -75,6 +75,12 @@ pub trait Callback: Send + Sync + fmt::Debug {
     /// How RG.GETEXECUTION shows the callback (`arg`): the repr of a Python function.
     fn describe(&self) -> String;
 
+    /// The concrete callback, for a runtime that runs its own callbacks without a
+    /// pipeline where it can (a `sync` registration's event); `None` by default.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// The error of a step kind this callback was not made for.
     fn unsupported(&self, kind: &str) -> StepError {
         StepError::new(format!(

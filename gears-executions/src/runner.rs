@@ -87,7 +87,7 @@ pub fn run(execution: &Execution, reader: &mut dyn Reader, runtime: &dyn Runtime
 }
 
 /// The one error of a run that panicked.
-fn internal_error(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn internal_error(payload: &(dyn std::any::Any + Send)) -> String {
     errors::execution_internal_error(&panic_message(payload))
 }
 

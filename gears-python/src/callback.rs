@@ -8,7 +8,7 @@
 use crate::errors::run_error_text;
 use crate::gears_module::GearsForceStopped;
 use crate::records::{
-    bytes_to_py, key_entry_to_py, py_to_record, record_to_py, record_to_py_record,
+    bytes_to_py, key_entry_to_py, py_to_record, record_to_py, record_to_py_record, EventRecord,
 };
 use crate::runtime_functions::closing_atomic;
 use gears_executions::plan::{Callback, StepError, StepResult};
@@ -198,6 +198,31 @@ impl Callback for PyCallback {
     fn describe(&self) -> String {
         self.description.clone()
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+impl PyCallback {
+    /// Calls the function with a KeysReader event's record (its dict, made now if
+    /// the function may read it; `None` otherwise, as [`Callback::foreach`] gives it).
+    pub(crate) fn call_with_event<'py>(
+        &self,
+        py: Python<'py>,
+        record: &EventRecord,
+    ) -> StepResult<Bound<'py, PyAny>> {
+        let argument = if self.reads_record(py) {
+            // A dict that can not be made (out of memory) reads as None, as it does
+            // through the pipeline.
+            record
+                .object(py)
+                .unwrap_or_else(|_| py.None().into_bound(py))
+        } else {
+            py.None().into_bound(py)
+        };
+        self.call(py, (argument,))
+    }
 }
 
 /// The Python object of a record the step only looks at. Python records are shared
@@ -227,6 +252,9 @@ impl Callback for ToPyRecord {
     }
     fn describe(&self) -> String {
         String::new()
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 

@@ -44,6 +44,7 @@ pub mod callback;
 pub mod convert;
 pub mod dict_order;
 pub mod errors;
+pub mod event_run;
 pub mod gears_module;
 pub mod host;
 pub mod interpreter;

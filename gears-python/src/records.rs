@@ -147,10 +147,7 @@ impl EventRecord {
 
     /// The entry, if no dict was made or the dict still says exactly what the entry
     /// says; else the record back.
-    pub fn into_unchanged_entry(
-        self: Box<Self>,
-        py: Python<'_>,
-    ) -> Result<KeyEntry, Box<EventRecord>> {
+    pub fn into_unchanged(self, py: Python<'_>) -> Result<KeyEntry, EventRecord> {
         let unchanged = match self.made.get() {
             None => true,
             Some(MadeDict { versions: None, .. }) => false,

@@ -188,16 +188,8 @@ impl Callback for StrCallback {
                     return to_str_record(&object).map_err(|e| step_error(py, &e));
                 }
             };
-            match event.map(|event| event.into_unchanged_entry(py)) {
-                Some(Ok(entry)) => Ok(Record::Opaque(Box::new(KeyRecordText(entry)))),
-                Some(Err(changed)) => {
-                    // (A dict that can not be made, out of memory, reads as None, as
-                    // any record the step can not see.)
-                    let object = changed
-                        .object(py)
-                        .unwrap_or_else(|_| py.None().into_bound(py));
-                    to_str_record(&object).map_err(|e| step_error(py, &e))
-                }
+            match event {
+                Some(event) => event_record_str(py, *event),
                 None => Ok(Record::Nil),
             }
         })
@@ -205,6 +197,26 @@ impl Callback for StrCallback {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+/// `str()` of a KeysReader record: its entry, written out when asked, while no step
+/// changed its dict; else the text of the dict as it is now.
+pub(crate) fn event_record_str(py: Python<'_>, record: EventRecord) -> StepResult<Record> {
+    match record.into_unchanged(py) {
+        Ok(entry) => Ok(Record::Opaque(Box::new(KeyRecordText(entry)))),
+        Err(changed) => {
+            // (A dict that can not be made, out of memory, reads as None, as any
+            // record the step can not see.)
+            let object = changed
+                .object(py)
+                .unwrap_or_else(|_| py.None().into_bound(py));
+            to_str_record(&object).map_err(|e| step_error(py, &e))
+        }
     }
 }
 

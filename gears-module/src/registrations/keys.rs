@@ -19,7 +19,7 @@ use crate::keyspace::{key_types_name, read_named_key};
 use crate::published::{LocalCopy, Published};
 use crate::redis_access::holding_lock;
 use gears_executions::reader::KeyEventReader;
-use gears_executions::record::{KeyEntry, KeyType, KeyValue, Record};
+use gears_executions::record::{KeyEntry, KeyType, KeyValue};
 use gears_registrations::prefix::KeyRule;
 use gears_registrations::registration::{KeysArgs, Mode, ReaderArgs};
 use redis_module::raw;
@@ -295,7 +295,7 @@ fn fire(target: &KeysTarget, event: &[u8], key: &mut EventKey<'_>, last: bool) {
             // writes fire it again.
             super::as_running(entry.id(), || {
                 if let Some(value) = read_for(args, key, last) {
-                    super::run_logged(entry, log, Record::Key(key.entry(event, value)));
+                    super::run_logged(entry, log, key.entry(event, value));
                 }
             });
             return;

@@ -35,6 +35,7 @@ use gears_executions::plan::Plan;
 use gears_executions::run_log::RunLog;
 use gears_executions::serial::SerialQueue;
 use gears_protocol::GearsId;
+use gears_python::event_run::EventSteps;
 use gears_python::pyo3::{Py, PyAny, Python};
 use gears_registrations::persist::SavedEntry;
 use gears_registrations::registration::{RecentExecutions, Registration};
@@ -66,6 +67,9 @@ pub struct Registered {
     /// Where a `sync` KeysReader registration keeps the runs of its events
     /// (listed by the store beside the executions; see [`RunLog`]).
     pub runs: Option<Arc<RunLog>>,
+    /// Its plan as event steps, when it has a log and its steps keep the event's
+    /// record (filters and foreaches): its events run without a pipeline.
+    pub event_steps: Option<EventSteps>,
     /// Queued executions whose id counter is below this are aborted when their
     /// turn comes (RG.UNREGISTER ... ABORTPENDING). A queue of pending executions
     /// is not kept: the event's thread would add to it and the worker remove from

@@ -10,7 +10,7 @@ use crate::blocked::BlockedClient;
 use crate::state;
 use gears_executions::execution::{Execution, Outcome, Status};
 use gears_executions::reader::{Reader, VecReader};
-use gears_executions::record::Record;
+use gears_executions::record::{KeyEntry, Record};
 use gears_executions::run_log::{LoggedRun, RunLog, RunResults};
 use gears_executions::runner::{run, run_record, Runtime};
 use gears_protocol::{errors, GearsId, Reply};
@@ -92,17 +92,20 @@ pub fn trigger<R: Reader + 'static>(
 /// that saves about as much as the rest of the run around the user's function
 /// costs (benchmarks.md B1). The caller marks the registration running on this
 /// thread ([`super::as_running`]) for the run.
-pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, record: Record) {
+pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, key: KeyEntry) {
     let Some(engine) = state::engine() else {
         return;
     };
     let id = engine.store.next_execution_id();
     entry.count_triggered();
     let started = coarse_now_ms();
-    let steps = &entry.payload().plan.steps;
+    let payload = entry.payload();
     // Lock order: Redis (held), then Python, for the whole run; results are made
     // (and the records dropped) with the GIL held.
-    let (results, errors): (RunResults, _) = Python::attach(|_| run_record(steps, record));
+    let (results, errors): (RunResults, _) = match &payload.event_steps {
+        Some(steps) => steps.run(key),
+        None => Python::attach(|_| run_record(&payload.plan.steps, Record::Key(key))),
+    };
     let outcome = match errors.first() {
         Some(error) => RunOutcome::Failure(error.clone()),
         None => RunOutcome::Success,

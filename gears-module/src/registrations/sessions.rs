@@ -18,6 +18,7 @@ use gears_protocol::replies::SessionView;
 use gears_protocol::request::PyExecute;
 use gears_protocol::{errors, GearsId, Reply};
 use gears_python::builder::PendingRegistration;
+use gears_python::event_run::EventSteps;
 use gears_python::pyo3::{Py, PyAny};
 use gears_registrations::persist::{SavedEntry, SavedRegistration};
 use gears_registrations::registration::{Mode, ReaderArgs, Registration, Stats};
@@ -272,6 +273,9 @@ pub fn install(
         }
         _ => None,
     };
+    let event_steps = runs
+        .as_ref()
+        .and_then(|_| EventSteps::for_plan(&plan.steps));
     let payload = Registered {
         plan,
         session,
@@ -287,6 +291,7 @@ pub fn install(
         batching,
         recent: Mutex::new(Default::default()),
         runs,
+        event_steps,
         aborted_below: AtomicU64::new(0),
         unregistered: AtomicBool::new(false),
         running: Mutex::new(None),
