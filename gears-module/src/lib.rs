@@ -16,6 +16,7 @@ pub mod allocator;
 pub mod blocked;
 pub mod commands;
 pub mod entry;
+pub mod gil_parking;
 pub mod info;
 pub mod keyspace;
 pub mod log;

@@ -894,3 +894,55 @@ fn sync_runs_are_listed_looked_at_and_dropped_like_executions() -> Result<()> {
     assert!(matches!(&left[0], Reply::Array(fields) if text(&fields[1]) == unblocked));
     Ok(())
 }
+
+/// A sync registration's runs keep the GIL on the main thread until Redis is about
+/// to sleep (gil_parking). Worker threads still get it: async executions (which
+/// take the Redis lock, then the GIL) and a batch run of pure Python finish while
+/// several clients keep firing sync events, and every event runs once.
+#[test]
+fn sync_runs_keep_the_gil_without_starving_worker_threads() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    for script in [
+        "GB().foreach(lambda r: execute('INCR', 'sync_n')).register(prefix='a:*', mode='sync')",
+        "GB().foreach(lambda r: execute('INCR', 'async_n')).register(prefix='b:*', mode='async')",
+        "GB().foreach(lambda r: execute('INCR', 'local_n')).register(prefix='b:*', mode='async_local')",
+    ] {
+        assert_eq!(pyexecute(&mut client, script)?, Reply::ok());
+    }
+    const WRITERS: usize = 4;
+    const EACH: usize = 300;
+    let port = server.port();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            std::thread::spawn(move || -> Result<()> {
+                let mut client = Client::connect(port)?;
+                for i in 0..EACH {
+                    client.call(&["SET", &format!("a:{writer}:{i}"), "v"])?;
+                    client.call(&["SET", &format!("b:{writer}:{i}"), "v"])?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    // Pure Python on a worker thread while the writers go on (the client waits
+    // for it; the server does not).
+    assert_eq!(
+        pyexecute(
+            &mut client,
+            "GB('ShardsIDReader').map(lambda x: sum(range(2000000))).run()"
+        )?,
+        Reply::array([
+            Reply::array([Reply::bulk("1999999000000")]),
+            Reply::array([]),
+        ])
+    );
+    for writer in writers {
+        writer.join().expect("writer thread")?;
+    }
+    let total = (WRITERS * EACH).to_string();
+    assert_eq!(text(&client.call(&["GET", "sync_n"])?), total);
+    wait_for(&mut client, "async_n", &total)?;
+    wait_for(&mut client, "local_n", &total)?;
+    Ok(())
+}

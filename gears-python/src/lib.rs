@@ -48,6 +48,7 @@ pub mod event_run;
 pub mod gears_module;
 pub mod host;
 pub mod interpreter;
+pub mod parked_gil;
 pub mod pickling;
 pub mod readers;
 pub mod record_use;

@@ -92,6 +92,13 @@ pub fn registrations_changed() {
         }
     };
     let active = !targets.keys.is_empty() || targets.streams;
+    // Runs kept in a log are the ones that park the GIL on the main thread.
+    crate::gil_parking::set_wanted(
+        targets
+            .keys
+            .iter()
+            .any(|target| target.entry.payload().runs.is_some()),
+    );
     TARGETS.publish(targets);
     ACTIVE.store(active, Ordering::Release);
     if active && !SUBSCRIBED.swap(true, Ordering::AcqRel) {

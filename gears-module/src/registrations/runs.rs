@@ -101,7 +101,9 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, key: KeyEntry) {
     let started = coarse_now_ms();
     let payload = entry.payload();
     // Lock order: Redis (held), then Python, for the whole run; results are made
-    // (and the records dropped) with the GIL held.
+    // (and the records dropped) with the GIL held. On the main thread the GIL is
+    // kept for the next runs until Redis is about to sleep (see gil_parking).
+    gears_python::parked_gil::park();
     let (results, errors): (RunResults, _) = match &payload.event_steps {
         Some(steps) => steps.run(key),
         None => Python::attach(|_| run_record(&payload.plan.steps, Record::Key(key))),
