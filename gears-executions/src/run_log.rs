@@ -31,9 +31,27 @@ pub struct LoggedRun {
     pub errors: Vec<String>,
 }
 
+/// What the runs a log was given since it was last asked add to its
+/// registration's stats (kept here, under the log's lock, so that a run takes no
+/// other lock: see [`RunLog::take_stats`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    /// Runs.
+    pub runs: u64,
+    /// Runs that failed.
+    pub failures: u64,
+    /// Milliseconds of all of them.
+    pub total_ms: u64,
+    /// Milliseconds of the last one.
+    pub last_ms: u64,
+    /// The first error of the last run (`None` when it succeeded).
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Runs {
     runs: VecDeque<LoggedRun>,
+    stats: RunStats,
     /// Set when the registration went away: its log keeps nothing any more.
     closed: bool,
 }
@@ -58,12 +76,20 @@ impl RunLog {
         self.runs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps `run`, dropping the oldest runs beyond `cap` (0 or less: no limit).
-    /// A closed log drops it.
-    pub fn push(&self, run: LoggedRun, cap: i64) {
+    /// Keeps `run`, which took `duration_ms`, dropping the oldest runs beyond `cap`
+    /// (0 or less: no limit), and counts it in the stats. A closed log drops it.
+    pub fn push(&self, run: LoggedRun, cap: i64, duration_ms: u64) {
         let mut runs = self.runs();
         if runs.closed {
             return;
+        }
+        let stats = &mut runs.stats;
+        stats.runs += 1;
+        stats.total_ms = stats.total_ms.saturating_add(duration_ms);
+        stats.last_ms = duration_ms;
+        stats.last_error = run.errors.first().cloned();
+        if stats.last_error.is_some() {
+            stats.failures += 1;
         }
         runs.runs.push_back(run);
         if let Ok(keep) = usize::try_from(cap) {
@@ -73,6 +99,14 @@ impl RunLog {
                 }
             }
         }
+    }
+
+    /// The stats of the runs it was given since the last call, which start again
+    /// from zero. The caller adds them to the registration's own stats before it
+    /// reads them or counts a run of its own there, so that what came last stays
+    /// last (`lastRunDurationMS`, `lastError`).
+    pub fn take_stats(&self) -> RunStats {
+        std::mem::take(&mut self.runs().stats)
     }
 
     /// How many runs it keeps.
@@ -177,20 +211,20 @@ mod tests {
     fn a_log_keeps_the_newest_runs_under_its_cap() {
         let log = RunLog::new(plan());
         for counter in 0..5 {
-            log.push(run(counter), 3);
+            log.push(run(counter), 3, 0);
         }
         let counters: Vec<u64> = log.ids().iter().map(|id| id.counter).collect();
         assert_eq!(counters, vec![2, 3, 4]);
         // 0 or less: no limit.
-        log.push(run(5), 0);
-        log.push(run(6), -1);
+        log.push(run(5), 0, 0);
+        log.push(run(6), -1, 0);
         assert_eq!(log.len(), 5);
     }
 
     #[test]
     fn a_kept_run_is_a_finished_registered_execution() {
         let log = RunLog::new(plan());
-        log.push(run(7), 10);
+        log.push(run(7), 10, 0);
         let id = GearsId::new(ShardId::STANDALONE, 7);
         let execution = log.execution(&id).expect("kept");
         assert!(execution.is_registered());
@@ -202,11 +236,33 @@ mod tests {
     }
 
     #[test]
+    fn a_log_counts_its_runs_until_asked() {
+        let log = RunLog::new(plan());
+        let mut failed = run(2);
+        failed.errors.push("boom".into());
+        log.push(run(1), 10, 3);
+        log.push(failed, 10, 4);
+        assert_eq!(
+            log.take_stats(),
+            RunStats {
+                runs: 2,
+                failures: 1,
+                total_ms: 7,
+                last_ms: 4,
+                last_error: Some("boom".into()),
+            }
+        );
+        assert_eq!(log.take_stats(), RunStats::default());
+        log.push(run(3), 10, 1);
+        assert_eq!(log.take_stats().last_error, None);
+    }
+
+    #[test]
     fn a_closed_log_keeps_nothing() {
         let log = RunLog::new(plan());
-        log.push(run(1), 10);
+        log.push(run(1), 10, 0);
         log.close();
-        log.push(run(2), 10);
+        log.push(run(2), 10, 0);
         assert!(log.is_empty());
     }
 }

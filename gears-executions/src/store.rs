@@ -424,6 +424,7 @@ mod tests {
                 errors: Vec::new(),
             },
             100,
+            0,
         );
         id
     }

@@ -382,6 +382,29 @@ fn failures_show_in_the_stats_until_cleared() -> Result<()> {
         data[17],
         Reply::bulk("Error type: <class 'Exception'>, Value: bad value")
     );
+    // A success clears the last error; runs made with executions profiled (which
+    // are counted apart from the sync runs' log) keep their order.
+    client.call(&["SET", "v:4", "good"])?;
+    let data = registration_data(&mut client, 0)?;
+    assert_eq!(data[5], Reply::Integer(2), "numSuccess");
+    assert_eq!(data[17], Reply::Nil, "lastError");
+    client.call(&["RG.CONFIGSET", "ProfileExecutions", "1"])?;
+    client.call(&["SET", "v:5", "bad"])?;
+    client.call(&["RG.CONFIGSET", "ProfileExecutions", "0"])?;
+    client.call(&["SET", "v:6", "good"])?;
+    let data = registration_data(&mut client, 0)?;
+    assert_eq!(data[3], Reply::Integer(6), "numTriggered");
+    assert_eq!(data[7], Reply::Integer(3), "numFailures");
+    assert_eq!(data[17], Reply::Nil, "lastError after the last success");
+    client.call(&["SET", "v:7", "bad"])?;
+    client.call(&["RG.CONFIGSET", "ProfileExecutions", "1"])?;
+    client.call(&["SET", "v:8", "good"])?;
+    let data = registration_data(&mut client, 0)?;
+    assert_eq!(
+        data[17],
+        Reply::Nil,
+        "a profiled success after a logged failure"
+    );
     assert_eq!(client.call(&["RG.CLEARREGISTRATIONSSTATS"])?, Reply::ok());
     let data = registration_data(&mut client, 0)?;
     assert_eq!(data[3], Reply::Integer(0));

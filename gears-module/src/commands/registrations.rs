@@ -30,7 +30,7 @@ pub fn dumpregistrations(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             .map(|entry| {
                 let private_data = entry.payload().session.private_data();
                 let stream = entry.payload().stream.as_ref().map(|s| s.dump_fields());
-                entry.counted().view(stream, Some(private_data))
+                registrations::stats_of(entry).view(stream, Some(private_data))
             })
             .collect();
         replies::dump_registrations(&views)
@@ -61,7 +61,7 @@ pub fn clearregistrationsstats(ctx: &Context, args: Vec<RedisString>) -> RedisRe
         internal_execution();
         let entries = registry().entries().to_vec();
         for entry in entries {
-            entry.counted().stats.clear();
+            registrations::stats_of(&entry).stats.clear();
             if let Some(stream) = &entry.payload().stream {
                 stream.clear_stats();
             }

@@ -95,6 +95,27 @@ pub type RegistrationEntry = Entry<Registered>;
 
 static REGISTRY: OnceLock<Mutex<Registry<Registered>>> = OnceLock::new();
 
+/// The registration of `entry`, locked, with every run counted in its stats: the
+/// triggered executions ([`Entry::counted`]) and the runs its log counted
+/// ([`RunLog::take_stats`]). Read and change the stats through this, so that the
+/// runs counted elsewhere come before what is done with them.
+pub fn stats_of(entry: &RegistrationEntry) -> MutexGuard<'_, Registration> {
+    let mut registration = entry.counted();
+    if let Some(log) = &entry.payload().runs {
+        let logged = log.take_stats();
+        if logged.runs > 0 {
+            let stats = &mut registration.stats;
+            stats.triggered = stats.triggered.saturating_add(logged.runs);
+            stats.success = stats.success.saturating_add(logged.runs - logged.failures);
+            stats.failures = stats.failures.saturating_add(logged.failures);
+            stats.total_run_ms = stats.total_run_ms.saturating_add(logged.total_ms);
+            stats.last_run_ms = logged.last_ms;
+            stats.last_error = logged.last_error;
+        }
+    }
+    registration
+}
+
 /// The registry, locked. Never hold it while Python runs.
 pub fn registry() -> MutexGuard<'static, Registry<Registered>> {
     REGISTRY

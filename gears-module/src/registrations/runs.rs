@@ -97,7 +97,6 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, key: KeyEntry) {
         return;
     };
     let id = engine.store.next_execution_id();
-    entry.count_triggered();
     let started = coarse_now_ms();
     let payload = entry.payload();
     // Lock order: Redis (held), then Python, for the whole run; results are made
@@ -108,12 +107,9 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, key: KeyEntry) {
         Some(steps) => steps.run(key),
         None => Python::attach(|_| run_record(&payload.plan.steps, Record::Key(key))),
     };
-    let outcome = match errors.first() {
-        Some(error) => RunOutcome::Failure(error.clone()),
-        None => RunOutcome::Success,
-    };
     let duration = coarse_now_ms().saturating_sub(started);
-    entry.registration().stats.finished(outcome, duration);
+    // Counted in the log (triggered and finished at once), under the lock the run
+    // is kept under: the registration's stats take it when read (stats_of).
     log.push(
         LoggedRun {
             id,
@@ -121,6 +117,7 @@ pub fn run_logged(entry: &RegistrationEntry, log: &RunLog, key: KeyEntry) {
             errors,
         },
         kept_per_registration(),
+        duration,
     );
 }
 
@@ -287,7 +284,7 @@ fn finished(entry: &RegistrationEntry, execution: &Execution, duration_ms: u64) 
         Some((_, Some(error))) => RunOutcome::Failure(error),
         Some((_, None)) => RunOutcome::Success,
     };
-    entry.registration().stats.finished(outcome, duration_ms);
+    super::stats_of(entry).stats.finished(outcome, duration_ms);
     let id = execution.id();
     let cap = kept_per_registration();
     let mut recent = lock(&entry.payload().recent);
