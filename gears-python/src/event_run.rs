@@ -8,7 +8,7 @@
 //! [`Pipeline`](gears_executions::pipeline::Pipeline), each step is a dynamic call
 //! that enters the interpreter again, the record is boxed twice (as a Python record,
 //! then as its text) and the results are gathered and converted at the end; together
-//! that cost about a third as much as the user's function and its command.
+//! that cost about a fifth as much as the user's function and its command.
 //!
 //! [`EventSteps`] is such a plan, recognized once when the registration is made,
 //! and run here with the GIL taken once: the record stays on the stack, its dict is
