@@ -8,9 +8,10 @@
 //! of its loop, and a server without such a registration should not pay for that
 //! (benchmarks.md B7).
 
+use crate::redis_access::{subscribe_server_event, ServerEventHandler};
 use gears_python::parked_gil;
 use redis_module::raw;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,33 +27,17 @@ pub fn set_wanted(wanted: bool) {
     let Some(ctx) = crate::MODULE_CTX.get() else {
         return;
     };
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
-        return;
-    };
     if !wanted {
         parked_gil::allow(false);
     }
-    let event = raw::RedisModuleEvent {
-        id: raw::REDISMODULE_EVENT_EVENTLOOP,
-        dataver: 1,
-    };
-    let handler: Option<RawEventHandler> = wanted.then_some(on_event_loop);
-    // SAFETY: the module's context, with the Redis lock held; the handler matches
-    // RedisModuleEventCallback and lives for the process; no handler unsubscribes.
-    let status = unsafe { subscribe(ctx.0, event, handler) };
-    if status == raw::REDISMODULE_OK as c_int {
+    let handler: Option<ServerEventHandler> = wanted.then_some(on_event_loop);
+    // SAFETY: the module's context, with the Redis lock held; the handler lives for
+    // the process. (Redis before 7.0 has no such event: runs then take the GIL
+    // each time.)
+    if unsafe { subscribe_server_event(ctx.0, raw::REDISMODULE_EVENT_EVENTLOOP, handler) } {
         LISTENING.store(wanted, Ordering::Release);
-    } else if wanted {
-        // Redis before 7.0 has no such event: runs take the GIL each time.
-        crate::log::warning(
-            "subscribing to the event loop failed; the GIL is not kept between runs",
-        );
     }
 }
-
-type RawEventHandler =
-    unsafe extern "C" fn(*mut raw::RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
 
 unsafe extern "C" fn on_event_loop(
     _ctx: *mut raw::RedisModuleCtx,

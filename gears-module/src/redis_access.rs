@@ -13,6 +13,7 @@
 use gears_protocol::Reply;
 use redis_module::{raw, CallOptions, CallOptionsBuilder, CallReply, CallResult, Context};
 use std::cell::{Cell, RefCell};
+use std::os::raw::{c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -117,6 +118,35 @@ pub(crate) fn context_flags(ctx: *mut raw::RedisModuleCtx) -> u32 {
     // SAFETY: ctx is a live context (a callback's, or the module's detached one);
     // reading its flags only reads server state.
     u32::try_from(unsafe { flags(ctx) }).unwrap_or(0)
+}
+
+/// A server event handler, as `RedisModule_SubscribeToServerEvent` takes it.
+pub(crate) type ServerEventHandler =
+    unsafe extern "C" fn(*mut raw::RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
+
+/// Subscribes `handler` to the server event `id`, or with `None` ends the
+/// subscription; false when Redis refused (a server without that event), after a
+/// warning naming it.
+///
+/// # Safety
+/// `ctx` is the module's own context (the load context, or the detached one) and
+/// the Redis lock is held; `handler` lives for the process.
+pub(crate) unsafe fn subscribe_server_event(
+    ctx: *mut raw::RedisModuleCtx,
+    id: u64,
+    handler: Option<ServerEventHandler>,
+) -> bool {
+    // SAFETY: reading a function pointer that RedisModule_Init has filled.
+    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
+        return false;
+    };
+    let event = raw::RedisModuleEvent { id, dataver: 1 };
+    // SAFETY: the caller's contract; the handler matches RedisModuleEventCallback.
+    let subscribed = unsafe { subscribe(ctx, event, handler) } == raw::REDISMODULE_OK as c_int;
+    if !subscribed {
+        crate::log::warning(&format!("subscribing to server event {id} failed"));
+    }
+    subscribed
 }
 
 /// Runs `body` under the Redis lock, taking it only if this thread does not hold it.

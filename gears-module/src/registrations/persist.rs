@@ -20,7 +20,7 @@
 
 use super::{registry, sessions, RegistrationEntry};
 use crate::log;
-use crate::redis_access::holding_lock;
+use crate::redis_access::{holding_lock, subscribe_server_event, ServerEventHandler};
 use gears_protocol::GearsId;
 use gears_python::pyo3::Python;
 use gears_registrations::persist::{decode, encode, SavedEntry};
@@ -181,33 +181,22 @@ pub fn subscribe_server_events(ctx: &Context) {
         flags & raw::REDISMODULE_CTX_FLAGS_SLAVE != 0,
         Ordering::Relaxed,
     );
-    // SAFETY: reading a function pointer that RedisModule_Init has filled.
-    let Some(subscribe) = (unsafe { raw::RedisModule_SubscribeToServerEvent }) else {
-        return;
-    };
     let events = [
         (
             raw::REDISMODULE_EVENT_LOADING,
-            on_loading as RawEventHandler,
+            on_loading as ServerEventHandler,
         ),
         (
             raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED,
-            on_role_changed as RawEventHandler,
+            on_role_changed as ServerEventHandler,
         ),
     ];
     for (id, handler) in events {
-        let event = raw::RedisModuleEvent { id, dataver: 1 };
-        // SAFETY: ctx is the load context; the handlers match
-        // RedisModuleEventCallback and live for the process.
-        let status = unsafe { subscribe(ctx.ctx, event, Some(handler)) };
-        if status != raw::REDISMODULE_OK as c_int {
-            log::warning(&format!("subscribing to server event {id} failed"));
-        }
+        // SAFETY: ctx is the load context (the lock is held during load); the
+        // handlers live for the process.
+        unsafe { subscribe_server_event(ctx.ctx, id, Some(handler)) };
     }
 }
-
-type RawEventHandler =
-    unsafe extern "C" fn(*mut raw::RedisModuleCtx, raw::RedisModuleEvent, u64, *mut c_void);
 
 unsafe extern "C" fn on_loading(
     ctx: *mut raw::RedisModuleCtx,
