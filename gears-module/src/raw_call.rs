@@ -2,8 +2,9 @@
 //! every execution makes: Python's `execute()`, and the StreamReader's reads and
 //! acknowledgements.
 //!
-//! [`call_raw`] terminates the command name on the stack, keeps the argument
-//! strings in a small inline array and hands the live reply to the caller, who
+//! [`call_raw`] terminates the command name on the stack, passes up to eight
+//! arguments as pointers and lengths (see [`FORMATS`]) and hands the live reply to
+//! the caller, who
 //! reads what it needs before it is freed: [`owned_reply`] copies a RESP2 reply
 //! into an owned [`Reply`]; [`call_resp`] takes its protocol bytes.
 //!
@@ -21,15 +22,45 @@ use redis_module::{raw, Context};
 use std::os::raw::c_char;
 use std::ptr;
 
-/// `v`: the arguments are an array of RedisModuleStrings; `!`: the command is
-/// replicated (to replicas and the AOF), as the commands executions run are.
-/// Without `E`, as for Python's `execute()`: RedisGears reports a command Redis
-/// refuses before running it (unknown command, wrong arity) by errno text, and the
-/// errors a command replies with come back as error replies either way.
-const FORMAT: &[u8] = b"v!\0";
+/// The formats of a call with a few arguments, by their number: `b` is one
+/// argument as a pointer and a length, from which Redis makes the string it keeps;
+/// `!`: the command is replicated (to replicas and the AOF), as the commands
+/// executions run are. Without `E`, as for Python's `execute()`: RedisGears reports
+/// a command Redis refuses before running it (unknown command, wrong arity) by
+/// errno text, and the errors a command replies with come back as error replies
+/// either way.
+///
+/// Why not one array (`v`) of module strings for every call: Redis then grows the
+/// argument vector it has just allocated (a second allocation, both accounted), and
+/// each argument is a module string made and freed around the call. With `b`, Redis
+/// makes each argument string once, in a vector of the right size (about 500
+/// instructions less per `execute('INCR', 'counter')`, benchmarks.md B1 and B6).
+const FORMATS: [&[u8]; INLINE_ARGS + 1] = [
+    b"!\0",
+    b"b!\0",
+    b"bb!\0",
+    b"bbb!\0",
+    b"bbbb!\0",
+    b"bbbbb!\0",
+    b"bbbbbb!\0",
+    b"bbbbbbb!\0",
+    b"bbbbbbbb!\0",
+];
 
-/// Arguments passed from the stack; more go through the heap.
+/// `v`: the arguments are an array of module strings (more than [`INLINE_ARGS`]);
+/// `!` as above.
+const VECTOR_FORMAT: &[u8] = b"v!\0";
+
+/// Arguments passed one by one (`b`); more go through an array of module strings.
 const INLINE_ARGS: usize = 8;
+
+/// The type of `RedisModule_Call`.
+type CallFunction = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *const c_char,
+    *const c_char,
+    ...
+) -> *mut raw::RedisModuleCallReply;
 
 /// Calls `command` with binary-safe `args` under the Redis lock, which the caller
 /// holds through `ctx`, and gives the live reply to `read`. `Err` is the text of a
@@ -45,15 +76,8 @@ pub fn call_raw<T>(
         return Err(errno_text(0));
     }
     // SAFETY: reading function pointers that RedisModule_Init has filled.
-    let functions = unsafe {
-        (
-            raw::RedisModule_CreateString,
-            raw::RedisModule_FreeString,
-            raw::RedisModule_Call,
-            raw::RedisModule_FreeCallReply,
-        )
-    };
-    let (Some(create), Some(free_string), Some(call), Some(free_reply)) = functions else {
+    let functions = unsafe { (raw::RedisModule_Call, raw::RedisModule_FreeCallReply) };
+    let (Some(call), Some(free_reply)) = functions else {
         return Err(errno_text(0));
     };
     // The name NUL-terminated, on the stack for any real command name.
@@ -66,52 +90,129 @@ pub fn call_raw<T>(
         long = [command, &[0]].concat();
         &long
     };
-    // On the stack for the usual few arguments (a plain array: collecting into a
-    // SmallVec costs more than the strings' pointers).
-    let mut inline = [ptr::null_mut::<raw::RedisModuleString>(); INLINE_ARGS];
-    let mut spilled: Vec<*mut raw::RedisModuleString>;
-    let argv: &mut [*mut raw::RedisModuleString] = if args.len() <= INLINE_ARGS {
-        &mut inline[..args.len()]
-    } else {
-        spilled = vec![ptr::null_mut(); args.len()];
-        &mut spilled
-    };
-    for (slot, arg) in argv.iter_mut().zip(args) {
-        // SAFETY: a string tied to no context (freed below), copied from a live slice
-        // of the given length.
-        *slot = unsafe { create(ptr::null_mut(), arg.as_ptr().cast::<c_char>(), arg.len()) };
-    }
     // SAFETY: the caller holds the Redis lock through ctx; `name` is NUL-terminated
-    // with no other NUL (checked above); the format says one array of argv.len()
-    // strings follows, which is what is passed.
+    // with no other NUL (checked above).
     let reply = unsafe {
-        call(
-            ctx.ctx,
-            name.as_ptr().cast::<c_char>(),
-            FORMAT.as_ptr().cast::<c_char>(),
-            argv.as_mut_ptr(),
-            argv.len(),
-        )
+        if args.len() <= INLINE_ARGS {
+            call_inline(call, ctx.ctx, name.as_ptr().cast::<c_char>(), args)
+        } else {
+            call_vector(call, ctx.ctx, name.as_ptr().cast::<c_char>(), args)
+        }
     };
-    // Read errno before anything else can change it (only a refused call sets it).
-    let errno = if reply.is_null() {
-        // SAFETY: __errno_location returns this thread's errno, always valid to read.
-        unsafe { *libc::__errno_location() }
-    } else {
-        0
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(errno) => return Err(errno_text(errno)),
     };
-    for &mut string in argv {
-        // SAFETY: each string was created above with no context and is freed once;
-        // Redis took its own references to the ones it keeps.
-        unsafe { free_string(ptr::null_mut(), string) };
-    }
-    if reply.is_null() {
-        return Err(errno_text(errno));
-    }
     let result = read(reply);
     // SAFETY: the reply returned above, freed once; `read` has copied what it needs.
     unsafe { free_reply(reply) };
     Ok(result)
+}
+
+/// This thread's errno, read right after a call that gave no reply (only a refused
+/// call sets it), before anything else can change it.
+fn refused() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno, always valid to read.
+    unsafe { *libc::__errno_location() }
+}
+
+/// `RedisModule_Call` with at most [`INLINE_ARGS`] arguments, each passed as a
+/// pointer and a length (`b`). `Err` is errno when Redis refused the call.
+///
+/// # Safety
+/// As `RedisModule_Call`: a live context whose thread holds the Redis lock, and a
+/// NUL-terminated command name.
+unsafe fn call_inline(
+    call: CallFunction,
+    ctx: *mut raw::RedisModuleCtx,
+    name: *const c_char,
+    args: &[&[u8]],
+) -> Result<*mut raw::RedisModuleCallReply, i32> {
+    // An empty slice's pointer is dangling: Redis copies zero bytes from it, but a
+    // real address is passed all the same.
+    static EMPTY: [u8; 1] = [0];
+    let buffer = |index: usize| match args.get(index) {
+        Some(arg) if !arg.is_empty() => arg.as_ptr().cast::<c_char>(),
+        _ => EMPTY.as_ptr().cast::<c_char>(),
+    };
+    let len = |index: usize| args.get(index).map_or(0, |arg| arg.len());
+    let Some(format) = FORMATS.get(args.len()) else {
+        return Err(0);
+    };
+    let format = format.as_ptr().cast::<c_char>();
+    // The call with the arguments listed, each passed as its pointer and length.
+    macro_rules! call_with {
+        ($($index:literal)*) => {
+            call(ctx, name, format $(, buffer($index), len($index))*)
+        };
+    }
+    // SAFETY: the caller's contract; each format has one `b` per argument passed,
+    // and each `b` takes a pointer to `len` readable bytes and that `len` (a
+    // size_t), which Redis copies before the call returns.
+    let reply = unsafe {
+        match args.len() {
+            0 => call_with!(),
+            1 => call_with!(0),
+            2 => call_with!(0 1),
+            3 => call_with!(0 1 2),
+            4 => call_with!(0 1 2 3),
+            5 => call_with!(0 1 2 3 4),
+            6 => call_with!(0 1 2 3 4 5),
+            7 => call_with!(0 1 2 3 4 5 6),
+            _ => call_with!(0 1 2 3 4 5 6 7),
+        }
+    };
+    if reply.is_null() {
+        Err(refused())
+    } else {
+        Ok(reply)
+    }
+}
+
+/// `RedisModule_Call` with the arguments as one array of module strings (`v`).
+/// `Err` is errno when Redis refused the call.
+///
+/// # Safety
+/// As [`call_inline`].
+unsafe fn call_vector(
+    call: CallFunction,
+    ctx: *mut raw::RedisModuleCtx,
+    name: *const c_char,
+    args: &[&[u8]],
+) -> Result<*mut raw::RedisModuleCallReply, i32> {
+    // SAFETY: reading function pointers that RedisModule_Init has filled.
+    let functions = unsafe { (raw::RedisModule_CreateString, raw::RedisModule_FreeString) };
+    let (Some(create), Some(free_string)) = functions else {
+        return Err(0);
+    };
+    let mut argv: Vec<*mut raw::RedisModuleString> = args
+        .iter()
+        // SAFETY: a string tied to no context (freed below), copied from a live
+        // slice of the given length.
+        .map(|arg| unsafe { create(ptr::null_mut(), arg.as_ptr().cast::<c_char>(), arg.len()) })
+        .collect();
+    // SAFETY: the caller's contract; the format says one array of argv.len()
+    // strings follows, which is what is passed.
+    let reply = unsafe {
+        call(
+            ctx,
+            name,
+            VECTOR_FORMAT.as_ptr().cast::<c_char>(),
+            argv.as_mut_ptr(),
+            argv.len(),
+        )
+    };
+    let result = if reply.is_null() {
+        Err(refused())
+    } else {
+        Ok(reply)
+    };
+    for string in argv {
+        // SAFETY: each string was created above with no context and is freed once;
+        // Redis took its own references to the ones it keeps.
+        unsafe { free_string(ptr::null_mut(), string) };
+    }
+    result
 }
 
 /// Calls `command` like [`call_raw`] and returns the reply as its RESP2 bytes.

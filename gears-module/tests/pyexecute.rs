@@ -399,6 +399,57 @@ fn runtime_functions() -> Result<()> {
     Ok(())
 }
 
+/// `execute()` passes up to eight arguments one by one and more as one array
+/// (`raw_call`): both give the command every argument as it was, empty and binary
+/// ones included, and a command with no arguments runs too.
+#[test]
+fn execute_passes_every_argument_as_given_at_any_count() -> Result<()> {
+    let server = server(&[])?;
+    let mut client = server.client()?;
+    // RPUSH of n - 1 elements is a command of n arguments after its name: 7, 8
+    // and 9 cross from one way of passing them to the other.
+    for count in [1usize, 7, 8, 9, 20] {
+        let key = format!("list{count}");
+        let script = format!(
+            "elements = [b'', b'a\\x00b', b'\\xff'] + [str(i) for i in range({count} - 4)]\n\
+             def push(s):\n    execute('DEL', '{key}')\n    \
+             pushed = execute('RPUSH', '{key}', *elements[:{count} - 1]) if {count} > 1 else execute('PING')\n    \
+             return repr((pushed, execute('LRANGE', '{key}', '0', '-1')))\n\
+             GB('ShardsIDReader').map(push).run()"
+        );
+        let mut expected: Vec<Vec<u8>> = vec![b"".to_vec(), b"a\x00b".to_vec(), b"\xff".to_vec()];
+        expected.extend((0..count.saturating_sub(4)).map(|i| i.to_string().into_bytes()));
+        expected.truncate(count - 1);
+        let reply = pyexecute(&mut client, &script)?;
+        assert_eq!(errors_of(&reply), Vec::<String>::new(), "{count}: {reply}");
+        if count > 1 {
+            assert_eq!(
+                client.call(&["LRANGE", &key, "0", "-1"])?,
+                Reply::array(expected.iter().map(|element| Reply::bulk(element.clone()))),
+                "{count}"
+            );
+            assert!(
+                bulk_text(&first_result(&reply)).starts_with(&format!("({}, [", count - 1)),
+                "{count}: {reply}"
+            );
+        } else {
+            assert_eq!(bulk_text(&first_result(&reply)), "('PONG', [])", "{reply}");
+        }
+    }
+    Ok(())
+}
+
+/// The first result of a `[[results], [errors]]` reply.
+fn first_result(reply: &Reply) -> Reply {
+    match reply {
+        Reply::Array(parts) => match parts.first() {
+            Some(Reply::Array(results)) => results.first().cloned().unwrap_or(Reply::Nil),
+            _ => Reply::Nil,
+        },
+        _ => Reply::Nil,
+    }
+}
+
 #[test]
 fn script_errors_and_argument_checks() -> Result<()> {
     let server = server(&[])?;

@@ -229,15 +229,55 @@ fn write_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Finds the CRLF-terminated line starting at `start`; returns it and the offset after it.
 fn line_at(buf: &[u8], start: usize) -> Option<(&[u8], usize)> {
     let rest = buf.get(start..)?;
-    let end = rest.windows(2).position(|pair| pair == b"\r\n")?;
-    Some((&rest[..end], start + end + 2))
+    // Looks for the CR alone (a byte compare per byte), then checks the LF.
+    let mut from = 0;
+    loop {
+        let end = from + rest.get(from..)?.iter().position(|&byte| byte == b'\r')?;
+        match rest.get(end + 1) {
+            Some(b'\n') => return Some((&rest[..end], start + end + 2)),
+            Some(_) => from = end + 1,
+            None => return None,
+        }
+    }
 }
 
 fn number(line: &[u8]) -> Result<i64, DecodeError> {
-    std::str::from_utf8(line)
-        .ok()
-        .and_then(|text| text.parse::<i64>().ok())
+    decimal(line)
+        .or_else(|| {
+            std::str::from_utf8(line)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+        })
         .ok_or_else(|| DecodeError::BadNumber(String::from_utf8_lossy(line).into_owned()))
+}
+
+/// A number as Redis writes it (an optional `-`, then digits), read without the
+/// UTF-8 check and generic parser of `str::parse`: every integer reply and every
+/// length goes through here (the one reply of most `execute()` calls). `None` for
+/// anything else, which `str::parse` then reads or refuses.
+fn decimal(line: &[u8]) -> Option<i64> {
+    let (negative, digits) = match line {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, line),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Summed below zero, so that i64::MIN, which has no positive, reads too.
+    let mut below_zero: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        below_zero = below_zero
+            .checked_mul(10)?
+            .checked_sub(i64::from(digit - b'0'))?;
+    }
+    if negative {
+        Some(below_zero)
+    } else {
+        below_zero.checked_neg()
+    }
 }
 
 type Decoded = Result<Option<(Reply, usize)>, DecodeError>;
@@ -396,6 +436,32 @@ mod tests {
         for cut in 0..bytes.len() {
             assert_eq!(Reply::decode(&bytes[..cut]), Ok(None), "cut at {cut}");
         }
+    }
+
+    #[rstest]
+    #[case(b":0\r\n".as_slice(), 0)]
+    #[case(b":-1\r\n".as_slice(), -1)]
+    #[case(b":+7\r\n".as_slice(), 7)]
+    #[case(b":9223372036854775807\r\n".as_slice(), i64::MAX)]
+    #[case(b":-9223372036854775808\r\n".as_slice(), i64::MIN)]
+    fn decode_reads_integers_to_their_limits(#[case] bytes: &[u8], #[case] expected: i64) {
+        assert_eq!(
+            Reply::decode(bytes),
+            Ok(Some((Reply::Integer(expected), bytes.len())))
+        );
+    }
+
+    #[rstest]
+    #[case(b":9223372036854775808\r\n".as_slice())]
+    #[case(b":-9223372036854775809\r\n".as_slice())]
+    #[case(b":-\r\n".as_slice())]
+    #[case(b":\r\n".as_slice())]
+    #[case(b":1 \r\n".as_slice())]
+    fn decode_refuses_numbers_out_of_range_or_malformed(#[case] bytes: &[u8]) {
+        assert!(matches!(
+            Reply::decode(bytes),
+            Err(DecodeError::BadNumber(_))
+        ));
     }
 
     #[rstest]
