@@ -26,9 +26,10 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// The release build of the module, as cargo leaves it.
-pub fn release_module() -> PathBuf {
-    target_dir().join("release").join("librg.so")
+/// The module as it is run and benchmarked: cargo's `dist` profile build (see the
+/// workspace Cargo.toml), as cargo leaves it.
+pub fn dist_module() -> PathBuf {
+    target_dir().join("dist").join("librg.so")
 }
 
 /// The name of the conformance image the conformance tests start.

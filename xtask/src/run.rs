@@ -1,6 +1,6 @@
 //! `cargo xtask run`: build the module in release and run redis-server with it.
 
-use crate::paths::{release_module, target_dir};
+use crate::paths::{dist_module, target_dir};
 use crate::prerequisites::{ensure_packages, BUILD_PACKAGES};
 use crate::process::{cargo, describe, run as run_command};
 use anyhow::{bail, Context, Result};
@@ -22,8 +22,8 @@ pub struct RunArgs {
 /// Builds the release module and replaces this process with redis-server.
 pub fn run(args: RunArgs) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
-    build_release_module()?;
-    let module = stage_module(&release_module())?;
+    build_dist_module()?;
+    let module = stage_module(&dist_module())?;
     let data_dir = target_dir().join("gears-run");
     std::fs::create_dir_all(&data_dir).context("creating the data directory")?;
 
@@ -52,10 +52,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     bail!("could not start redis-server: {error}")
 }
 
-/// `cargo build --release -p gears-module`.
-pub fn build_release_module() -> Result<()> {
-    run_command(cargo().args(["build", "--release", "-p", "gears-module"]))?;
-    let module = release_module();
+/// `cargo build --profile dist -p gears-module`.
+pub fn build_dist_module() -> Result<()> {
+    run_command(cargo().args(["build", "--profile", "dist", "-p", "gears-module"]))?;
+    let module = dist_module();
     if !module.exists() {
         bail!("the build did not produce {}", module.display());
     }
