@@ -33,7 +33,7 @@ use std::ptr;
 /// Why not one array (`v`) of module strings for every call: Redis then grows the
 /// argument vector it has just allocated (a second allocation, both accounted), and
 /// each argument is a module string made and freed around the call. With `b`, Redis
-/// makes each argument string once, in a vector of the right size (about 500
+/// makes each argument string once, in a vector of the right size (about 700
 /// instructions less per `execute('INCR', 'counter')`, benchmarks.md B1 and B6).
 const FORMATS: [&[u8]; INLINE_ARGS + 1] = [
     b"!\0",
