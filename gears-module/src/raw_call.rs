@@ -109,11 +109,17 @@ pub fn call_raw<T>(
     Ok(result)
 }
 
-/// This thread's errno, read right after a call that gave no reply (only a refused
-/// call sets it), before anything else can change it.
-fn refused() -> i32 {
-    // SAFETY: __errno_location returns this thread's errno, always valid to read.
-    unsafe { *libc::__errno_location() }
+/// The reply of a call that just returned, or, when it gave none, this thread's
+/// errno (only a refused call sets it), read before anything else can change it.
+fn reply_or_errno(
+    reply: *mut raw::RedisModuleCallReply,
+) -> Result<*mut raw::RedisModuleCallReply, i32> {
+    if reply.is_null() {
+        // SAFETY: __errno_location returns this thread's errno, always valid to read.
+        Err(unsafe { *libc::__errno_location() })
+    } else {
+        Ok(reply)
+    }
 }
 
 /// `RedisModule_Call` with at most [`INLINE_ARGS`] arguments, each passed as a
@@ -162,11 +168,7 @@ unsafe fn call_inline(
             _ => call_with!(0 1 2 3 4 5 6 7),
         }
     };
-    if reply.is_null() {
-        Err(refused())
-    } else {
-        Ok(reply)
-    }
+    reply_or_errno(reply)
 }
 
 /// `RedisModule_Call` with the arguments as one array of module strings (`v`).
@@ -202,11 +204,7 @@ unsafe fn call_vector(
             argv.len(),
         )
     };
-    let result = if reply.is_null() {
-        Err(refused())
-    } else {
-        Ok(reply)
-    };
+    let result = reply_or_errno(reply);
     for string in argv {
         // SAFETY: each string was created above with no context and is freed once;
         // Redis took its own references to the ones it keeps.

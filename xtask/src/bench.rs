@@ -14,7 +14,7 @@ mod floor;
 mod registrations;
 mod streams;
 
-use crate::paths::{dist_module, target_dir};
+use crate::paths::target_dir;
 use crate::prerequisites::{ensure_packages, BUILD_PACKAGES};
 use crate::process::{cargo, output, run};
 use crate::run::{build_dist_module, stage_module};
@@ -136,12 +136,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     // The C compiler of B1's floor module.
     packages.push("gcc");
     ensure_packages(&packages)?;
-    build_dist_module()?;
+    let built = build_dist_module()?;
     // A copy of this run's own: the rows start fresh servers throughout the run, and
     // each must load this build even if someone rebuilds or restages meanwhile.
     let module_dir = tempfile::tempdir()?;
     let module = module_dir.path().join("librg.so");
-    std::fs::copy(stage_module(&dist_module())?, &module)
+    std::fs::copy(stage_module(&built)?, &module)
         .context("copying the module for the benchmark run")?;
     let scale = args.scale.clamp(0.001, 10.0);
     let runs = args.runs.max(1);

@@ -5,7 +5,7 @@
 //! them and for Python's extension modules, `/usr/lib/python3.11`, and Debian's
 //! cloudpickle (registrations pickle their callbacks with it).
 
-use crate::paths::{dist_module, target_dir, CONFORMANCE_IMAGE, CONFORMANCE_TAG};
+use crate::paths::{target_dir, CONFORMANCE_IMAGE, CONFORMANCE_TAG};
 use crate::prerequisites::{ensure_docker, ensure_packages, BUILD_PACKAGES};
 use crate::process::{output, run};
 use crate::run::build_dist_module;
@@ -23,7 +23,7 @@ const CLOUDPICKLE: &str = "/usr/lib/python3/dist-packages/cloudpickle";
 pub fn build_image() -> Result<String> {
     ensure_packages(BUILD_PACKAGES)?;
     ensure_docker()?;
-    build_dist_module()?;
+    let module = build_dist_module()?;
 
     let context_dir = target_dir().join("conformance-image");
     if context_dir.exists() {
@@ -37,9 +37,9 @@ pub fn build_image() -> Result<String> {
     // Copy the file under the name redis-server: the Debian binary picks its role
     // (server or rdb checker) from the name it was started as.
     copy_into(&rootfs, &redis_server, Path::new("/usr/bin/redis-server"))?;
-    copy_into(&rootfs, &dist_module(), Path::new("/rg/librg.so"))?;
+    copy_into(&rootfs, &module, Path::new("/rg/librg.so"))?;
 
-    let mut binaries = vec![redis_server, dist_module()];
+    let mut binaries = vec![redis_server, module];
     if Path::new(LIBPYTHON).exists() {
         binaries.push(PathBuf::from(LIBPYTHON));
     }

@@ -1,4 +1,5 @@
-//! `cargo xtask run`: build the module in release and run redis-server with it.
+//! `cargo xtask run`: build the module (cargo profile `dist`) and run redis-server
+//! with it.
 
 use crate::paths::{dist_module, target_dir};
 use crate::prerequisites::{ensure_packages, BUILD_PACKAGES};
@@ -19,11 +20,10 @@ pub struct RunArgs {
     module_args: Vec<String>,
 }
 
-/// Builds the release module and replaces this process with redis-server.
+/// Builds the module and replaces this process with redis-server.
 pub fn run(args: RunArgs) -> Result<()> {
     ensure_packages(BUILD_PACKAGES)?;
-    build_dist_module()?;
-    let module = stage_module(&dist_module())?;
+    let module = stage_module(&build_dist_module()?)?;
     let data_dir = target_dir().join("gears-run");
     std::fs::create_dir_all(&data_dir).context("creating the data directory")?;
 
@@ -52,14 +52,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     bail!("could not start redis-server: {error}")
 }
 
-/// `cargo build --profile dist -p gears-module`.
-pub fn build_dist_module() -> Result<()> {
+/// `cargo build --profile dist -p gears-module`; the module it built.
+pub fn build_dist_module() -> Result<PathBuf> {
     run_command(cargo().args(["build", "--profile", "dist", "-p", "gears-module"]))?;
     let module = dist_module();
     if !module.exists() {
         bail!("the build did not produce {}", module.display());
     }
-    Ok(())
+    Ok(module)
 }
 
 /// Copies the module to a place of its own before a server loads it.
